@@ -7,6 +7,15 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+import tensorflow as tf
+
+# Two logical CPU devices for the whole session, so that MirroredStrategy tests have 2 replicas to mirror
+# over (a GPU/TPU stand-in). This must run before TensorFlow initialises its devices; single-device code is
+# unaffected (it places everything on /cpu:0).
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
