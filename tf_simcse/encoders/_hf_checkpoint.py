@@ -1,0 +1,259 @@
+"""Read a Hugging Face checkpoint directory and port its weights into a `BertFamilyBackbone`.
+
+Covers the BERT weight layout (model_type bert, roberta, xlm-roberta, camembert -- KLUE-RoBERTa included) and
+DistilBERT's. Only `config.json` and `model.safetensors` (or a sharded `model.safetensors.index.json`) are read;
+tokenizer files are the preprocessing package's business.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from tf_simcse.encoders.backbone import ACTIVATIONS
+from tf_simcse.encoders.backbone import BertFamilyBackbone
+
+# RoBERTa-family models number positions from `pad_token_id + 1` (fairseq's convention).
+ROBERTA_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert")
+BERT_LAYOUT_MODEL_TYPES = ("bert",) + ROBERTA_MODEL_TYPES
+SUPPORTED_MODEL_TYPES = BERT_LAYOUT_MODEL_TYPES + ("distilbert",)
+
+# Non-persistent buffers that older transformers versions saved along with the weights.
+_IGNORED_TENSORS = ("embeddings.position_ids", "embeddings.token_type_ids")
+
+
+def read_config(path):
+    """`config.json` of a Hugging Face checkpoint directory, checked to name a supported `model_type`."""
+    file = pathlib.Path(path) / "config.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"{path}: no config.json, so this is not a Hugging Face checkpoint directory")
+    config = json.loads(file.read_text(encoding="utf-8"))
+    _check_model_type(config, file)
+    return config
+
+
+def _check_model_type(config, source):
+    model_type = config.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(
+            f"{source}: model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+
+
+def read_weights(path):
+    """All tensors of the checkpoint's safetensors file(s), as numpy arrays keyed by their Hugging Face names."""
+    import safetensors.numpy
+
+    path = pathlib.Path(path)
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    elif (path / "model.safetensors").is_file():
+        files = ["model.safetensors"]
+    else:
+        raise FileNotFoundError(
+            f"{path}: no model.safetensors (pytorch_model.bin and tf_model.h5 are not read; re-save the model "
+            "with transformers' save_pretrained(..., safe_serialization=True))"
+        )
+    weights = {}
+    for name in files:
+        try:
+            weights.update(safetensors.numpy.load_file(str(path / name)))
+        except Exception as error:  # e.g. bfloat16 tensors, which numpy cannot hold.
+            raise ValueError(f"{path / name}: cannot read the tensors as numpy arrays ({error})") from error
+    return weights
+
+
+def encoder_weights(weights, source):
+    """The encoder's tensors named as in the bare model (`BertModel`, `DistilBertModel`, ...).
+
+    Drops a task model's prefix (`bert.`, `roberta.`, `distilbert.`, ...) and its heads (`cls.`, `lm_head.`), and
+    renames TF1-era LayerNorm `gamma`/`beta` to `weight`/`bias`.
+    """
+    anchor = "embeddings.word_embeddings.weight"
+    matches = [key for key in weights if key == anchor or key.endswith("." + anchor)]
+    if len(matches) != 1:
+        raise ValueError(f"{source}: expected one tensor named '*{anchor}', found {matches or 'none'}")
+    prefix = matches[0][: -len(anchor)]
+    encoder = {}
+    for key, value in weights.items():
+        if not key.startswith(prefix):
+            continue
+        key = key[len(prefix) :]
+        if key.endswith(".gamma"):
+            key = key[: -len("gamma")] + "weight"
+        elif key.endswith(".beta"):
+            key = key[: -len("beta")] + "bias"
+        encoder[key] = value
+    return encoder
+
+
+def position_offset(config):
+    """How many leading rows of the position table are never used for real tokens."""
+    if config["model_type"] in ROBERTA_MODEL_TYPES:
+        return config.get("pad_token_id", 1) + 1
+    return 0
+
+
+def backbone_kwargs(config, source):
+    """`BertFamilyBackbone` arguments for a Hugging Face (or Hugging Face-style) config dict.
+
+    Missing optional keys take the defaults of the matching transformers config class.
+    """
+    _check_model_type(config, source)
+
+    def require(key):
+        if key not in config:
+            raise ValueError(f"{source}: missing '{key}' (needed for model_type {config['model_type']!r})")
+        return config[key]
+
+    if config["model_type"] == "distilbert":
+        activation = config.get("activation", "gelu")
+        kwargs = {
+            "vocabulary_size": require("vocab_size"),
+            "num_layers": require("n_layers"),
+            "num_heads": require("n_heads"),
+            "hidden_dim": require("dim"),
+            "intermediate_dim": require("hidden_dim"),
+            "dropout": config.get("dropout", 0.1),
+            "max_sequence_length": require("max_position_embeddings"),
+            "num_segments": 0,
+            # transformers hard-codes 1e-12 in DistilBERT's LayerNorms; the config has no key for it.
+            "layer_norm_epsilon": 1e-12,
+            "use_pooler": False,
+        }
+    else:
+        position_type = config.get("position_embedding_type", "absolute")
+        if position_type != "absolute":
+            raise ValueError(f"{source}: position_embedding_type {position_type!r} is not supported (only absolute)")
+        activation = config.get("hidden_act", "gelu")
+        roberta = config["model_type"] in ROBERTA_MODEL_TYPES
+        kwargs = {
+            "vocabulary_size": require("vocab_size"),
+            "num_layers": require("num_hidden_layers"),
+            "num_heads": require("num_attention_heads"),
+            "hidden_dim": require("hidden_size"),
+            "intermediate_dim": require("intermediate_size"),
+            "dropout": config.get("hidden_dropout_prob", 0.1),
+            "max_sequence_length": require("max_position_embeddings") - position_offset(config),
+            "num_segments": config.get("type_vocab_size", 1 if roberta else 2),
+            "layer_norm_epsilon": config.get("layer_norm_eps", 1e-5 if roberta else 1e-12),
+            "use_pooler": True,
+        }
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{source}: activation {activation!r} is not supported; use one of {sorted(ACTIVATIONS)}")
+    kwargs["hidden_activation"] = activation
+    kwargs["initializer_range"] = config.get("initializer_range", 0.02)
+    return kwargs
+
+
+def load(path, *, dropout=None, dtype=None):
+    """A `BertFamilyBackbone` holding the checkpoint's weights (its pooler only if the checkpoint has one)."""
+    path = pathlib.Path(path)
+    config = read_config(path)
+    source = path / "config.json"
+    weights = encoder_weights(read_weights(path), source=path)
+    kwargs = backbone_kwargs(config, source)
+    kwargs["use_pooler"] = "pooler.dense.weight" in weights
+    if dropout is not None:
+        kwargs["dropout"] = float(dropout)
+    backbone = BertFamilyBackbone(**kwargs, dtype=dtype)
+    porter = _Porter(weights, source=path)
+    if config["model_type"] == "distilbert":
+        _port_distilbert(backbone, porter)
+    else:
+        _port_bert_layout(backbone, porter, position_offset(config))
+    unused = [key for key in porter.unused() if key not in _IGNORED_TENSORS]
+    if unused:
+        raise ValueError(f"{path}: tensors the backbone has no place for: {unused}")
+    return backbone
+
+
+class _Porter:
+    """Assigns checkpoint tensors to variables, checking shapes and recording which tensors were used."""
+
+    def __init__(self, weights, source):
+        self.weights = weights
+        self.source = source
+        self.used = set()
+
+    def tensor(self, key):
+        if key not in self.weights:
+            raise ValueError(f"{self.source}: the checkpoint has no tensor {key!r}")
+        self.used.add(key)
+        return self.weights[key]
+
+    def assign(self, variable, value, key):
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"{self.source}: {key!r} has shape {tuple(value.shape)}, but {variable.path} needs "
+                f"{tuple(variable.shape)}"
+            )
+        variable.assign(value.astype(np.float32))
+
+    def copy(self, variable, key):
+        self.assign(variable, self.tensor(key), key)
+
+    def linear(self, dense, key):
+        """A torch Linear (`weight` [out, in], `bias` [out]) into a Dense / EinsumDense of any kernel layout.
+
+        Keras' attention projections split the output (or input) axis into [heads, head_dim] in the same
+        row-major order that transformers uses when it views the projection per head, so a reshape suffices.
+        """
+        weight = self.tensor(key + ".weight").T
+        bias = self.tensor(key + ".bias")
+        if weight.size != np.prod(dense.kernel.shape) or bias.size != np.prod(dense.bias.shape):
+            raise ValueError(
+                f"{self.source}: {key!r} has shape {tuple(weight.T.shape)}, but {dense.kernel.path} needs "
+                f"{tuple(dense.kernel.shape)}"
+            )
+        self.assign(dense.kernel, weight.reshape(dense.kernel.shape), key + ".weight")
+        self.assign(dense.bias, bias.reshape(dense.bias.shape), key + ".bias")
+
+    def layer_norm(self, layer, key):
+        self.copy(layer.gamma, key + ".weight")
+        self.copy(layer.beta, key + ".bias")
+
+    def unused(self):
+        return sorted(set(self.weights) - self.used)
+
+
+def _port_embeddings(backbone, porter, offset):
+    porter.copy(backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight")
+    key = "embeddings.position_embeddings.weight"
+    porter.assign(backbone.position_embedding.position_embeddings, porter.tensor(key)[offset:], key)
+    porter.layer_norm(backbone.embeddings_layer_norm, "embeddings.LayerNorm")
+
+
+def _port_bert_layout(backbone, porter, offset):
+    _port_embeddings(backbone, porter, offset)
+    if backbone.segment_embedding is not None:
+        porter.copy(backbone.segment_embedding.embeddings, "embeddings.token_type_embeddings.weight")
+    for i, layer in enumerate(backbone.transformer_layers):
+        prefix = f"encoder.layer.{i}"
+        attention = layer._self_attention_layer
+        porter.linear(attention.query_dense, f"{prefix}.attention.self.query")
+        porter.linear(attention.key_dense, f"{prefix}.attention.self.key")
+        porter.linear(attention.value_dense, f"{prefix}.attention.self.value")
+        porter.linear(attention.output_dense, f"{prefix}.attention.output.dense")
+        porter.layer_norm(layer._self_attention_layer_norm, f"{prefix}.attention.output.LayerNorm")
+        porter.linear(layer._feedforward_intermediate_dense, f"{prefix}.intermediate.dense")
+        porter.linear(layer._feedforward_output_dense, f"{prefix}.output.dense")
+        porter.layer_norm(layer._feedforward_layer_norm, f"{prefix}.output.LayerNorm")
+    if backbone.pooled_dense is not None:
+        porter.linear(backbone.pooled_dense, "pooler.dense")
+
+
+def _port_distilbert(backbone, porter):
+    _port_embeddings(backbone, porter, offset=0)
+    for i, layer in enumerate(backbone.transformer_layers):
+        prefix = f"transformer.layer.{i}"
+        attention = layer._self_attention_layer
+        porter.linear(attention.query_dense, f"{prefix}.attention.q_lin")
+        porter.linear(attention.key_dense, f"{prefix}.attention.k_lin")
+        porter.linear(attention.value_dense, f"{prefix}.attention.v_lin")
+        porter.linear(attention.output_dense, f"{prefix}.attention.out_lin")
+        porter.layer_norm(layer._self_attention_layer_norm, f"{prefix}.sa_layer_norm")
+        porter.linear(layer._feedforward_intermediate_dense, f"{prefix}.ffn.lin1")
+        porter.linear(layer._feedforward_output_dense, f"{prefix}.ffn.lin2")
+        porter.layer_norm(layer._feedforward_layer_norm, f"{prefix}.output_layer_norm")

@@ -1,0 +1,170 @@
+"""Checkpoints in, keras-hub backbones out: local Hugging Face directories, keras-hub presets, fresh configs.
+
+Every backbone returned here takes a dict of int32 `[batch, length]` inputs (`backbone_input_names` says which)
+and returns a dict with `sequence_output` (`[batch, length, hidden]`) -- and `pooled_output` where the checkpoint
+has a pooler.
+
+Hugging Face checkpoints (model_type bert, roberta, xlm-roberta, camembert, distilbert) all become a
+`BertFamilyBackbone`, converted by our own weight mapping rather than keras-hub's converters, because none of
+those is output-exact for the general case:
+- bert: `BertBackbone` hard-codes tanh-approximate GELU and LayerNorm epsilon 1e-12; transformers' "gelu" is
+  the exact erf form (all-MiniLM-L6-v2 uses it), and some checkpoints set another epsilon.
+- roberta: the converter ignores the token-type embedding transformers adds to every token, only reads weights
+  saved under a `roberta.` prefix (a bare `RobertaModel` has none), and drops the pooler. KLUE-RoBERTa
+  additionally has a WordPiece vocabulary (see `klue_roberta.py`).
+- xlm-roberta: the weights are ported exactly, but `XLMRobertaBackbone` returns a bare tensor, not a dict, and
+  the pooler is dropped.
+- distilbert: the converter only reads weights saved under a `distilbert.` prefix (a bare `DistilBertModel` has
+  none), `DistilBertBackbone` returns a bare tensor, and the config's `activation` is not read.
+keras-hub presets (a directory `save_backbone` wrote, or keras-hub's own format) load through keras-hub; the
+tensor-output keras-hub RoBERTa / XLM-R / DistilBERT backbones are rebuilt as `BertFamilyBackbone` with the same
+weights.
+
+Dropout: see `BertFamilyBackbone` -- one rate for attention probabilities and residuals, taken from
+`hidden_dropout_prob` (DistilBERT: `dropout`).
+"""
+
+import json
+import pathlib
+
+import keras_hub
+
+from tf_simcse.encoders import _hf_checkpoint
+from tf_simcse.encoders import klue_roberta
+from tf_simcse.encoders.backbone import BertFamilyBackbone
+
+# Our packed feature names (TF Hub's text API) -> keras-hub backbone input names.
+INPUT_NAMES = {
+    "input_word_ids": "token_ids",
+    "input_mask": "padding_mask",
+    "input_type_ids": "segment_ids",
+}
+
+# keras-hub backbones whose output is a bare tensor: their LayerNorm epsilon (all use exact GELU and no pooler).
+_TENSOR_OUTPUT_BACKBONES = {
+    "RobertaBackbone": 1e-5,
+    "XLMRobertaBackbone": 1e-5,
+    "DistilBertBackbone": 1e-12,
+}
+
+
+def load_backbone(path, *, dropout=None, dtype=None):
+    """Load a backbone from a local directory.
+
+    Args:
+        path: either a Hugging Face checkpoint directory (`config.json` with a `model_type`, plus
+            `model.safetensors`), or a keras-hub preset directory (what `save_backbone` writes, or a preset
+            downloaded in keras-hub's own format).
+        dropout: None keeps the checkpoint's rate (`hidden_dropout_prob` for Hugging Face, the saved value for
+            presets); a float overrides it.
+        dtype: the dtype policy of the backbone's layers (e.g. "mixed_bfloat16"); None for the global policy.
+
+    Returns:
+        A `keras_hub.models.Backbone` whose outputs are a dict with `sequence_output`.
+    """
+    path = pathlib.Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{path}: no config.json; expected a Hugging Face checkpoint directory or a keras-hub preset directory"
+        )
+    if _is_keras_hub_preset(path):
+        return _load_keras_hub_preset(path, dropout=dropout, dtype=dtype)
+    if klue_roberta.is_klue_roberta(path):
+        return klue_roberta.load_klue_roberta(path, dropout=dropout, dtype=dtype)
+    return _hf_checkpoint.load(path, dropout=dropout, dtype=dtype)
+
+
+def create_backbone(config, *, dtype=None):
+    """A randomly initialized `BertFamilyBackbone` from a Hugging Face-style config dict.
+
+    Args:
+        config: keys as in a transformers `config.json`: `model_type` (bert, roberta, xlm-roberta, camembert,
+            distilbert), `vocab_size`, `hidden_size`, `num_hidden_layers`, `num_attention_heads`,
+            `intermediate_size`, `max_position_embeddings`, and optionally `hidden_dropout_prob`, `hidden_act`,
+            `type_vocab_size`, `layer_norm_eps`, `pad_token_id`, `initializer_range` (DistilBERT's own names:
+            `dim`, `n_layers`, `n_heads`, `hidden_dim`, `dropout`, `activation`). Missing optional keys take
+            transformers' defaults. An extra `use_pooler` (default: True except for distilbert) decides on the
+            pooler.
+        dtype: the dtype policy of the backbone's layers.
+    """
+    config = dict(config)
+    kwargs = _hf_checkpoint.backbone_kwargs(config, source="create_backbone(config)")
+    kwargs["use_pooler"] = bool(config.get("use_pooler", kwargs["use_pooler"]))
+    return BertFamilyBackbone(**kwargs, dtype=dtype)
+
+
+def save_backbone(backbone, directory):
+    """Write `backbone` as a keras-hub preset (config.json, model.weights.h5, metadata.json).
+
+    `load_backbone(directory)` restores it with the same class, config and weights, so outputs match bit for bit.
+    """
+    backbone.save_to_preset(str(directory))
+
+
+def backbone_input_names(backbone):
+    """Map our packed names to the backbone's input keys, e.g. {"input_word_ids": "token_ids", ...}.
+
+    `input_type_ids` is left out for backbones without a `segment_ids` input (RoBERTa family, DistilBERT).
+    """
+    inputs = backbone.input
+    if not isinstance(inputs, dict):
+        raise ValueError(f"{type(backbone).__name__} does not take a dict of inputs")
+    names = {ours: theirs for ours, theirs in INPUT_NAMES.items() if theirs in inputs}
+    if "input_word_ids" not in names or "input_mask" not in names:
+        raise ValueError(
+            f"{type(backbone).__name__} inputs {sorted(inputs)} lack 'token_ids' or 'padding_mask'"
+        )
+    return names
+
+
+def hidden_state_layers(backbone):
+    """The layers whose outputs are transformers' `hidden_states[0..num_layers]`.
+
+    The embeddings output (after LayerNorm and dropout), then every Transformer layer, so that
+    `keras.Model(backbone.inputs, [layer.output for layer in hidden_state_layers(backbone)])` returns them.
+    """
+    return [backbone.get_layer("embeddings_dropout")] + list(backbone.transformer_layers)
+
+
+def _is_keras_hub_preset(path):
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    return "model_type" not in config and "registered_name" in config
+
+
+def _load_keras_hub_preset(path, *, dropout, dtype):
+    kwargs = {} if dropout is None else {"dropout": float(dropout)}
+    backbone = keras_hub.models.Backbone.from_preset(str(path), dtype=dtype, **kwargs)
+    if isinstance(backbone.output, dict) and "sequence_output" in backbone.output:
+        return backbone
+    return _from_tensor_output_backbone(backbone, path)
+
+
+def _from_tensor_output_backbone(source, path):
+    """Rebuild a keras-hub RoBERTa / XLM-R / DistilBERT backbone as a dict-output `BertFamilyBackbone`."""
+    name = type(source).__name__
+    if name not in _TENSOR_OUTPUT_BACKBONES:
+        raise ValueError(
+            f"{path}: {name} does not return a dict with 'sequence_output', and only "
+            f"{sorted(_TENSOR_OUTPUT_BACKBONES)} can be rebuilt as one"
+        )
+    target = BertFamilyBackbone(
+        vocabulary_size=source.vocabulary_size,
+        num_layers=source.num_layers,
+        num_heads=source.num_heads,
+        hidden_dim=source.hidden_dim,
+        intermediate_dim=source.intermediate_dim,
+        dropout=source.dropout,
+        max_sequence_length=source.max_sequence_length,
+        num_segments=0,
+        hidden_activation="gelu",
+        layer_norm_epsilon=_TENSOR_OUTPUT_BACKBONES[name],
+        use_pooler=False,
+        dtype=source.dtype_policy,
+    )
+    target.token_embedding.embeddings.assign(source.embeddings.token_embedding.embeddings)
+    target.position_embedding.position_embeddings.assign(source.embeddings.position_embedding.position_embeddings)
+    target.embeddings_layer_norm.set_weights(source.embeddings_layer_norm.get_weights())
+    for ours, theirs in zip(target.transformer_layers, source.transformer_layers):
+        # Same TransformerEncoder class and configuration, hence the same variables in the same order.
+        ours.set_weights(theirs.get_weights())
+    return target
