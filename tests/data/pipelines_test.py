@@ -1,0 +1,236 @@
+"""Tests for `tf_simcse.data.pipelines`: the seeded epoch order (resume, dedupe) and the tokenized tf.data batches,
+whose ids are checked against the Hugging Face `tokenizers` library on the real MiniLM tokenizer."""
+
+import collections
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_simcse.data.examples import TrainingExamples, load_training_examples
+from tf_simcse.data.pipelines import INPUT_NAMES, epoch_order, make_training_dataset, steps_per_epoch
+
+
+def _repeats(texts_per_example, order, start, stop):
+    """Texts that occur in two different examples of `order[start:stop]` (an independent set count)."""
+    counts = collections.Counter(t for i in order[start:stop] for t in set(texts_per_example[i]))
+    return [t for t, c in counts.items() if c > 1]
+
+
+def test_steps_per_epoch():
+    assert steps_per_epoch(2499, 64) == 39
+    assert steps_per_epoch(2499, 64, drop_remainder=False) == 40
+    assert steps_per_epoch(128, 64) == steps_per_epoch(128, 64, drop_remainder=False) == 2
+    assert steps_per_epoch(10, 64) == 0
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        steps_per_epoch(10, 0)
+
+
+def test_epoch_order_is_a_seeded_permutation():
+    ex = TrainingExamples(anchors=[f"s{i}" for i in range(1000)])
+    order, unplaced = epoch_order(ex, objective="unsup", batch_size=16, seed=7, epoch=3)
+    assert unplaced == 0 and order.dtype == np.int64
+    assert sorted(order.tolist()) == list(range(1000)) and order.tolist() != list(range(1000))
+    np.testing.assert_array_equal(order, epoch_order(ex, objective="unsup", batch_size=16, seed=7, epoch=3)[0])
+    # The documented recipe: NumPy's PCG64 seeded by the pair (seed, epoch).
+    np.testing.assert_array_equal(order, np.random.default_rng([7, 3]).permutation(1000))
+    assert not np.array_equal(order, epoch_order(ex, objective="unsup", batch_size=16, seed=7, epoch=4)[0])
+    assert not np.array_equal(order, epoch_order(ex, objective="unsup", batch_size=16, seed=8, epoch=3)[0])
+    plain, _ = epoch_order(ex, objective="unsup", batch_size=16, shuffle=False)
+    assert plain.tolist() == list(range(1000))
+
+
+def test_dedupe_on_a_hand_checked_case():
+    # Four examples share the hard negative "X"; a batch of 4 can hold one of them.
+    xs = [(f"ax{i}", f"px{i}", "X") for i in range(4)]
+    us = [(f"au{i}", f"pu{i}", f"nu{i}") for i in range(8)]
+    rows = xs + us
+    ex = TrainingExamples(*map(list, zip(*rows)))
+    order, unplaced = epoch_order(ex, objective="sup", batch_size=4, shuffle=False, dedupe_in_batch=True)
+    # Batches [x0 u0 u1 u2] [x1 u3 u4 u5]; then [x2 u6 u7] cannot be completed without a second X, so x3 is
+    # unplaced and goes last (here it completes the third batch, beside x2).
+    assert order.tolist() == [0, 4, 5, 6, 1, 7, 8, 9, 2, 10, 11, 3]
+    assert unplaced == 1
+    # With every example sharing one text, nothing beyond the first can be placed.
+    same = TrainingExamples([f"a{i}" for i in range(5)], [f"p{i}" for i in range(5)], ["X"] * 5)
+    order, unplaced = epoch_order(same, objective="sup", batch_size=2, dedupe_in_batch=True)
+    assert unplaced == 4 and sorted(order.tolist()) == list(range(5))
+    # The hard negatives do not count for pair training, so there is nothing to dedupe there.
+    assert epoch_order(same, objective="pair", batch_size=2, dedupe_in_batch=True)[1] == 0
+
+
+@pytest.mark.shared_data
+def test_dedupe_on_korsts_sentences(shared_data, tmp_path):
+    from tf_simcse.data.readers import read_korsts
+
+    sts = read_korsts(shared_data / "korsts" / "sts-train.tsv")
+    corpus = tmp_path / "sentences.txt"
+    corpus.write_text("\n".join(sts.sentences1 + sts.sentences2) + "\n", encoding="utf-8")
+    ex = load_training_examples([str(corpus)], "unsup")
+    texts = [(a,) for a in ex.anchors]
+    batch = 64
+    steps = steps_per_epoch(len(ex), batch)
+
+    plain, _ = epoch_order(ex, objective="unsup", batch_size=batch, seed=1)
+    with_repeats = [k for k in range(steps) if _repeats(texts, plain, k * batch, (k + 1) * batch)]
+    assert len(with_repeats) == 10  # (seed 1) '남자가 기타를 치고 있다.' alone occurs 63 times in 11,498 sentences
+
+    order, unplaced = epoch_order(ex, objective="unsup", batch_size=batch, seed=1, dedupe_in_batch=True)
+    assert unplaced == 0
+    assert sorted(order.tolist()) == list(range(len(ex)))
+    assert not any(_repeats(texts, order, k * batch, (k + 1) * batch) for k in range(steps))
+    again, _ = epoch_order(ex, objective="unsup", batch_size=batch, seed=1, dedupe_in_batch=True)
+    np.testing.assert_array_equal(order, again)
+
+
+def test_dedupe_across_fields_of_supervised_examples():
+    # Texts drawn from a small pool, so that an anchor of one example is often the positive or the hard negative
+    # of another (the in-batch false negatives the dedupe exists for).
+    rng = np.random.default_rng(0)
+    pool = [f"t{i}" for i in range(60)]
+    rows = [tuple(rng.choice(pool, size=3, replace=False)) for _ in range(200)]
+    ex = TrainingExamples(*map(list, zip(*rows)))
+    batch = 6
+    steps = steps_per_epoch(len(rows), batch)
+    plain, _ = epoch_order(ex, objective="sup", batch_size=batch)
+    assert sum(bool(_repeats(rows, plain, k * batch, (k + 1) * batch)) for k in range(steps)) > steps // 2
+    order, unplaced = epoch_order(ex, objective="sup", batch_size=batch, dedupe_in_batch=True)
+    assert sorted(order.tolist()) == list(range(len(rows)))
+    placed_batches = (len(rows) - unplaced) // batch
+    assert placed_batches >= steps - 3
+    assert not any(_repeats(rows, order, k * batch, (k + 1) * batch) for k in range(placed_batches))
+
+
+# ----------------------------------------------------------------------------------------- tf.data batches
+def _text_preprocessor(minilm_dir, seq_length, dynamic=False):
+    from tf_simcse.preprocessing import TextPreprocessor
+
+    return TextPreprocessor.from_pretrained(str(minilm_dir), seq_length=seq_length, dynamic=dynamic)
+
+
+def _hf_tokenizer(minilm_dir):
+    tokenizers = pytest.importorskip("tokenizers")
+    tokenizer = tokenizers.Tokenizer.from_file(str(minilm_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _hf_encode(tokenizer, texts, length):
+    """Reference `[n, length]` ids / mask / type ids: truncate to `length` tokens with [CLS]/[SEP], pad with 0."""
+    ids = np.zeros((len(texts), length), np.int32)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for row, encoding in enumerate(tokenizer.encode_batch(list(texts))):
+        tokens = encoding.ids
+        if len(tokens) > length:
+            tokens = tokens[: length - 1] + tokens[-1:]  # keep [SEP]
+        ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1
+    return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types}
+
+
+@pytest.fixture(scope="module")
+def triplets(shared_data):
+    kornli = shared_data / "kornli"
+    ex = load_training_examples([str(kornli / "xnli.dev.ko.tsv"), str(kornli / "xnli.test.ko.tsv")], "sup")
+    n = 200  # a slice keeps the test quick; the order logic is the same at any size
+    return TrainingExamples(ex.anchors[:n], ex.positives[:n], ex.hard_negatives[:n], ex.report)
+
+
+@pytest.mark.shared_data
+@pytest.mark.minilm
+def test_supervised_batches_match_the_reference_tokenizer_and_resume(triplets, minilm_dir):
+    seq_length, batch = 48, 32
+    preprocessor = _text_preprocessor(minilm_dir, seq_length)
+    kwargs = dict(objective="sup", batch_size=batch, seed=3, epoch=1)
+    dataset = make_training_dataset(triplets, preprocessor, **kwargs)
+
+    # Static shapes for TPU/XLA: every dimension known.
+    spec = dataset.element_spec
+    assert sorted(spec) == ["anchor", "hard_negative", "positive"]
+    for field in spec.values():
+        assert sorted(field) == sorted(INPUT_NAMES)
+        for tensor_spec in field.values():
+            assert tensor_spec.shape.is_fully_defined() and tensor_spec.shape.as_list() == [batch, seq_length]
+            assert tensor_spec.dtype == tf.int32
+    assert int(dataset.cardinality()) == steps_per_epoch(len(triplets), batch) == 6
+
+    batches = [{f: {k: v.numpy() for k, v in p.items()} for f, p in b.items()} for b in dataset]
+    assert len(batches) == 6
+    order, _ = epoch_order(triplets, objective="sup", batch_size=batch, seed=3, epoch=1)
+    tokenizer = _hf_tokenizer(minilm_dir)
+    texts = {"anchor": triplets.anchors, "positive": triplets.positives, "hard_negative": triplets.hard_negatives}
+    for k, got in enumerate(batches):
+        rows = order[k * batch : (k + 1) * batch]
+        for field, values in texts.items():
+            want = _hf_encode(tokenizer, [values[i] for i in rows], seq_length)
+            for name in INPUT_NAMES:
+                np.testing.assert_array_equal(got[field][name], want[name], err_msg=f"batch {k} {field} {name}")
+
+    # Resume: batches from start_batch=k are exactly the tail of the full epoch.
+    resumed = list(make_training_dataset(triplets, preprocessor, start_batch=4, **kwargs))
+    assert len(resumed) == 2
+    for got, want in zip(resumed, batches[4:]):
+        for field in want:
+            for name in INPUT_NAMES:
+                np.testing.assert_array_equal(got[field][name].numpy(), want[field][name])
+    assert len(list(make_training_dataset(triplets, preprocessor, start_batch=6, **kwargs))) == 0
+    # Another epoch is another order.
+    other = next(iter(make_training_dataset(triplets, preprocessor, **{**kwargs, "epoch": 2})))
+    assert not np.array_equal(other["anchor"]["input_word_ids"].numpy(), batches[0]["anchor"]["input_word_ids"])
+
+
+@pytest.mark.shared_data
+@pytest.mark.minilm
+def test_unsup_and_pair_batches_carry_only_their_fields(triplets, minilm_dir):
+    preprocessor = _text_preprocessor(minilm_dir, 32)
+    unsup = TrainingExamples(triplets.anchors)
+    dataset = make_training_dataset(unsup, preprocessor, objective="unsup", batch_size=50, shuffle=False)
+    assert list(dataset.element_spec) == ["anchor"]
+    first = next(iter(dataset))
+    want = _hf_encode(_hf_tokenizer(minilm_dir), triplets.anchors[:50], 32)
+    np.testing.assert_array_equal(first["anchor"]["input_word_ids"].numpy(), want["input_word_ids"])
+    # Supervised examples used for pair training: the hard negatives are left out.
+    pair = make_training_dataset(triplets, preprocessor, objective="pair", batch_size=50)
+    assert sorted(pair.element_spec) == ["anchor", "positive"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.minilm
+def test_dynamic_padding_keeps_the_remainder_and_one_length_per_batch(triplets, minilm_dir):
+    preprocessor = _text_preprocessor(minilm_dir, 128, dynamic=True)
+    dataset = make_training_dataset(
+        triplets, preprocessor, objective="sup", batch_size=64, drop_remainder=False, dedupe_in_batch=True
+    )
+    assert dataset.element_spec["anchor"]["input_word_ids"].shape.as_list() == [None, None]
+    batches = list(dataset)
+    assert [int(b["anchor"]["input_mask"].shape[0]) for b in batches] == [64, 64, 64, 8]
+    order, _ = epoch_order(triplets, objective="sup", batch_size=64, dedupe_in_batch=True)
+    tokenizer = _hf_tokenizer(minilm_dir)
+    last = order[192:]
+    fields = {"anchor": triplets.anchors, "positive": triplets.positives, "hard_negative": triplets.hard_negatives}
+    lengths = {f: [len(e.ids) for e in tokenizer.encode_batch([v[i] for i in last])] for f, v in fields.items()}
+    # All fields of a batch are padded to the longest text of the batch (any field), capped at seq_length.
+    length = min(128, max(max(v) for v in lengths.values()))
+    for field, values in fields.items():
+        got = batches[-1][field]
+        assert got["input_word_ids"].shape == (8, length)
+        want = _hf_encode(tokenizer, [values[i] for i in last], length)
+        np.testing.assert_array_equal(got["input_word_ids"].numpy(), want["input_word_ids"])
+        np.testing.assert_array_equal(got["input_mask"].numpy(), want["input_mask"])
+
+
+def test_bad_arguments_are_clear_errors():
+    unsup = TrainingExamples(["a", "b", "c"])
+    identity = lambda strings: strings  # never called: the errors come first
+    with pytest.raises(ValueError, match=r"objective 'sup' needs positive texts.*loaded for objective '\?'"):
+        make_training_dataset(unsup, identity, objective="sup", batch_size=2)
+    with pytest.raises(ValueError, match=r"start_batch must be in \[0, 1\]"):
+        make_training_dataset(unsup, identity, objective="unsup", batch_size=2, start_batch=2)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        make_training_dataset(unsup, identity, objective="simcse", batch_size=2)
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        make_training_dataset(unsup, identity, objective="unsup", batch_size=0)
+    with pytest.raises(ValueError, match="2 anchors but 1 positive"):
+        make_training_dataset(TrainingExamples(["a", "b"], ["c"]), identity, objective="pair", batch_size=1)

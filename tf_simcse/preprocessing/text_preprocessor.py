@@ -1,0 +1,196 @@
+"""Tokenizer + packer: the one strings -> ids path (tf.data, encode, export)."""
+
+import json
+import os
+import pathlib
+
+import tensorflow as tf
+
+from tf_simcse.preprocessing.packing import InputPacker
+from tf_simcse.preprocessing.sentencepiece import SentencePieceTokenizer, find_model_file
+from tf_simcse.preprocessing.wordpiece import WordPieceTokenizer
+
+CONFIG_FILE = "preprocessor.json"
+_FORMAT_VERSION = 1
+# Model types whose checkpoints pack pairs as `<s> a </s></s> b </s>`.
+_ROBERTA_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "xlm-roberta-xl")
+_TOKENIZER_KINDS = {"wordpiece": WordPieceTokenizer, "sentencepiece": SentencePieceTokenizer}
+
+
+class TextPreprocessor(tf.Module):
+    """Maps strings (or string pairs) to `{input_word_ids, input_mask, input_type_ids}`.
+
+    Args:
+        tokenizer: a `WordPieceTokenizer` or `SentencePieceTokenizer`.
+        seq_length: packed length (special tokens included).
+        pair_style: "bert" or "roberta" (see `InputPacker`); `None` picks
+            "roberta" for fairseq-style SentencePiece vocabs, else "bert".
+        dynamic: pad to the batch's longest row instead of `seq_length`.
+
+    Call it on a tf.string tensor `[batch]` (or a scalar) or on a pair
+    `(first, second)` of such tensors; it is pure TensorFlow, so it runs inside
+    `tf.data.Dataset.map`, `tf.function` and SavedModels.
+    """
+
+    def __init__(self, tokenizer, seq_length=128, *, pair_style=None, dynamic=False, name=None):
+        super().__init__(name=name)
+        if pair_style is None:
+            pair_style = "roberta" if getattr(tokenizer, "fairseq_offset", False) else "bert"
+        ids = tokenizer.special_token_ids
+        self.tokenizer = tokenizer
+        self.packer = InputPacker(
+            seq_length,
+            cls_id=ids["cls_id"],
+            sep_id=ids["sep_id"],
+            pad_id=ids["pad_id"],
+            pair_style=pair_style,
+            dynamic=dynamic,
+        )
+
+    @classmethod
+    def from_pretrained(cls, path, seq_length=128, dynamic=False, pair_style=None, **tokenizer_overrides):
+        """Builds the preprocessor a Hugging Face checkpoint directory describes.
+
+        WordPiece when the directory holds vocab.txt (or a WordPiece
+        tokenizer.json), else SentencePiece (sentencepiece.bpe.model,
+        spiece.model, tokenizer.model). Pairs are packed RoBERTa-style for
+        roberta/xlm-roberta checkpoints, except when the vocabulary is
+        WordPiece with [CLS]/[SEP] (KLUE-RoBERTa), which packs BERT-style.
+        """
+        path = pathlib.Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"not a checkpoint directory: {path}")
+        model_type = ""
+        if (path / "config.json").exists():
+            with open(path / "config.json", encoding="utf-8") as f:
+                try:
+                    model_type = json.load(f).get("model_type", "")
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path / 'config.json'} is not valid JSON: {e}") from None
+        if (path / "vocab.txt").exists() or _is_wordpiece_json(path / "tokenizer.json"):
+            tokenizer = WordPieceTokenizer.from_pretrained(path, **tokenizer_overrides)
+            has_bert_specials = all(
+                tokenizer.token_to_id(t) is not None for t in (tokenizer.cls_token, tokenizer.sep_token)
+            ) and (tokenizer.cls_token, tokenizer.sep_token) == ("[CLS]", "[SEP]")
+            default_style = "roberta" if model_type in _ROBERTA_MODEL_TYPES and not has_bert_specials else "bert"
+        elif find_model_file(path) is not None:
+            tokenizer = SentencePieceTokenizer.from_pretrained(path, **tokenizer_overrides)
+            default_style = "roberta" if model_type in _ROBERTA_MODEL_TYPES or tokenizer.fairseq_offset else "bert"
+        else:
+            raise FileNotFoundError(
+                f"{path} has no tokenizer files: expected vocab.txt, a WordPiece tokenizer.json, "
+                "or a SentencePiece model (sentencepiece.bpe.model / spiece.model / tokenizer.model)"
+            )
+        return cls(tokenizer, seq_length, pair_style=pair_style or default_style, dynamic=dynamic)
+
+    # -- properties other modules read ---------------------------------------------------------
+
+    @property
+    def seq_length(self):
+        return self.packer.seq_length
+
+    @property
+    def pair_style(self):
+        return self.packer.pair_style
+
+    @property
+    def dynamic(self):
+        return self.packer.dynamic
+
+    @property
+    def vocab_size(self):
+        return self.tokenizer.vocab_size
+
+    @property
+    def special_token_ids(self):
+        return self.tokenizer.special_token_ids
+
+    # -- the strings -> ids path ---------------------------------------------------------------
+
+    def tokenize(self, strings):
+        """tf.string `[batch]` -> int32 RaggedTensor `[batch, (pieces)]`."""
+        return self.tokenizer.tokenize(strings)
+
+    def pack(self, segments, seq_length=None):
+        """Packs 1-2 token segments (RaggedTensors) into the model's input dict."""
+        return self.packer(segments, seq_length=seq_length)
+
+    @tf.autograph.experimental.do_not_convert
+    def __call__(self, strings_or_pair, seq_length=None):
+        """A string tensor `[batch]` / scalar, or a `(first, second)` pair of them -> packed dict."""
+        if (
+            isinstance(strings_or_pair, (tuple, list))
+            and strings_or_pair
+            and not isinstance(strings_or_pair[0], (str, bytes))
+        ):
+            texts = [tf.convert_to_tensor(t, tf.string) for t in strings_or_pair]
+        else:
+            texts = [tf.convert_to_tensor(strings_or_pair, tf.string)]
+        if not 1 <= len(texts) <= 2:
+            raise ValueError(f"expected one string tensor or a pair, got {len(texts)} tensors")
+        ranks = {t.shape.rank for t in texts}
+        if len(ranks) != 1 or ranks.pop() not in (0, 1):
+            raise ValueError(
+                f"inputs must all be string scalars or all [batch] vectors, got {[t.shape for t in texts]}"
+            )
+        scalar = texts[0].shape.rank == 0
+        if scalar:
+            texts = [t[tf.newaxis] for t in texts]
+        packed = self.pack([self.tokenize(t) for t in texts], seq_length=seq_length)
+        if scalar:
+            packed = {k: v[0] for k, v in packed.items()}
+        return packed
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def get_config(self):
+        kind = "wordpiece" if isinstance(self.tokenizer, WordPieceTokenizer) else "sentencepiece"
+        return {
+            "format_version": _FORMAT_VERSION,
+            "tokenizer_type": kind,
+            "tokenizer": self.tokenizer.get_config(),
+            "seq_length": self.seq_length,
+            "pair_style": self.pair_style,
+            "dynamic": self.dynamic,
+        }
+
+    def save(self, directory):
+        """Writes the vocabulary / SentencePiece model and preprocessor.json into `directory`."""
+        os.makedirs(directory, exist_ok=True)
+        config = self.get_config()
+        config["vocabulary_file"] = os.path.basename(self.tokenizer.save_vocabulary(directory))
+        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, ensure_ascii=False)
+        return directory
+
+    @classmethod
+    def load(cls, directory, **overrides):
+        """Rebuilds a preprocessor written by `save` (overrides: seq_length, dynamic, pair_style)."""
+        path = os.path.join(directory, CONFIG_FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{directory} has no {CONFIG_FILE} (not written by TextPreprocessor.save)")
+        with open(path, encoding="utf-8") as f:
+            try:
+                config = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} is not valid JSON: {e}") from None
+        kind = config.get("tokenizer_type")
+        if kind not in _TOKENIZER_KINDS:
+            raise ValueError(f"{path}: tokenizer_type {kind!r} is not one of {sorted(_TOKENIZER_KINDS)}")
+        vocab_file = os.path.join(directory, config["vocabulary_file"])
+        tokenizer = _TOKENIZER_KINDS[kind](vocab_file, **config["tokenizer"])
+        settings = {k: config[k] for k in ("seq_length", "pair_style", "dynamic")}
+        settings.update(overrides)
+        seq_length = settings.pop("seq_length")
+        return cls(tokenizer, seq_length, **settings)
+
+
+def _is_wordpiece_json(path):
+    if not path.exists():
+        return False
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON: {e}") from None
+    return (data.get("model") or {}).get("type") == "WordPiece"
