@@ -182,6 +182,11 @@ class SentencePieceTokenizer(tf.Module):
         extra = _FAIRSEQ_OFFSET + 1 if self.fairseq_offset else 0  # + <mask>
         return self.sp_vocab_size + extra
 
+    @property
+    def vocab_path(self):
+        """The SentencePiece model file (None if built from bytes); same role as WordPiece's vocab.txt."""
+        return self.model_path
+
     def id_to_token(self, i):
         """The piece of an id (fairseq ids when fairseq_offset is set)."""
         if self.fairseq_offset:

@@ -172,23 +172,22 @@ def _code_point_table(clean_text, handle_chinese_chars, strip_accents, lowercase
         cjk[lo : hi + 1] = True
     args = (clean_text, handle_chinese_chars, strip_accents, lowercase, pretokenize)
     category = unicodedata.category
+    is_nfd = functools.partial(unicodedata.is_normalized, "NFD")
     for cp in range(_MAX_CODE_POINT):
         ch = chr(cp)
-        major = category(ch)[0]
-        # Fast path for the ~1M code points every step keeps as they are:
-        # unassigned (Cn), and letters/numbers/symbols with no decomposition,
-        # no lowercase mapping and no ASCII-punctuation role.
-        if (
-            not cjk[cp]
-            and cp != 0xFFFD
-            and (
-                category(ch) == "Cn"
-                or (
-                    major in "LNS"
-                    and not (strip_accents and not unicodedata.is_normalized("NFD", ch))
-                    and not (lowercase and ch.lower() != ch)
-                    and not (pretokenize and cp < 128 and _is_punctuation(ch))
-                )
+        cat = category(ch)
+        # Fast paths (the full rule below gives the same answer, slower).
+        if handle_chinese_chars and cjk[cp]:
+            if not strip_accents or is_nfd(ch):  # all but the compatibility ideographs
+                classes[cp] = _ISOLATE
+                continue
+        elif cp != 0xFFFD and (
+            cat == "Cn"  # unassigned: kept as is by every step
+            or (
+                cat[0] in "LNS"  # letters/numbers/symbols with nothing to strip, lowercase or split
+                and not (strip_accents and not is_nfd(ch))
+                and not (lowercase and ch.lower() != ch)
+                and not (pretokenize and cp < 128 and _is_punctuation(ch))
             )
         ):
             continue
