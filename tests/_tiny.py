@@ -1,0 +1,86 @@
+"""Tiny keras-hub BERT encoders and SimCSE batches for the training-core tests (not a test module)."""
+
+import functools
+
+import keras
+import keras_hub
+import numpy as np
+
+VOCAB = 50
+MAX_LEN = 16
+HIDDEN = 16
+
+
+def tiny_encoder(pooler="cls", dropout=0.0, seed=0, mlp_only_train=False, init_scale=0.3):
+    """A 2-layer BERT (hidden 16, vocab 50) wrapped in `Encoder`; identical weights for the same seed.
+
+    BERT's normal(0.02) init makes every sentence of a tiny random model embed almost identically (cosines
+    > 0.9999), which would make the contrastive logits flat and the tests weak; matrices are re-drawn from
+    normal(`init_scale`) so that cosines spread over roughly [0.1, 0.96].
+    """
+    from tf_simcse.encoders.encoder import Encoder
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=HIDDEN,
+        intermediate_dim=32,
+        max_sequence_length=MAX_LEN,
+        dropout=dropout,
+    )
+    encoder = Encoder(backbone, pooler=pooler, mlp_only_train=mlp_only_train)
+    if init_scale:
+        rng = np.random.default_rng(seed)
+        for v in encoder.weights:
+            if len(v.shape) >= 2:
+                v.assign(rng.normal(0.0, init_scale, v.shape).astype("float32"))
+    return encoder
+
+
+def packed(batch, length, rng, min_len=3):
+    """Random packed inputs: [CLS]=1 ... [SEP]=2, then padding (id 0, mask 0); ids of real tokens in [5, VOCAB)."""
+    ids = np.zeros((batch, length), np.int32)
+    mask = np.zeros((batch, length), np.int32)
+    for i in range(batch):
+        n = int(rng.integers(min_len, length + 1))
+        ids[i, :n] = rng.integers(5, VOCAB, size=n)
+        ids[i, 0], ids[i, n - 1] = 1, 2
+        mask[i, :n] = 1
+    return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": np.zeros_like(ids)}
+
+
+def simcse_batch(objective, batch, rng, lengths=(10, 12, 8)):
+    """A batch in the `tf_simcse.model` format; the views get different padded lengths (dynamic padding)."""
+    views = {"unsup": ("anchor",), "pair": ("anchor", "positive"), "sup": ("anchor", "positive", "hard_negative")}
+    return {view: packed(batch, length, rng) for view, length in zip(views[objective], lengths)}
+
+
+def copy_weights(source, target):
+    for s, t in zip(source.weights, target.weights):
+        t.assign(s.numpy())
+
+
+@functools.cache
+def mirrored():
+    """The session's shared `MirroredStrategy` over the two logical CPUs of tests/conftest.py.
+
+    Built by `resolve_strategy("mirrored")`, which keeps its collective keys clear of any other strategy's (a
+    second plain MirroredStrategy in one process reuses the first one's keys and its collectives abort).
+    """
+    from tf_simcse.distribute import resolve_strategy
+
+    return resolve_strategy("mirrored")
+
+
+def fresh_mirrored(use_merge_call=True):
+    """A new MirroredStrategy over the two CPUs. `use_merge_call=False` makes it run like MirroredStrategy under
+    XLA on GPUs, where Keras takes its no-merge-call code paths (the stub of TensorFlow's strategy_combinations).
+    """
+    from tf_simcse.distribute import resolve_strategy
+
+    strategy = resolve_strategy("mirrored")
+    if not use_merge_call:
+        strategy.extended._use_merge_call = lambda: False
+    return strategy

@@ -1,0 +1,158 @@
+"""Experiment configuration (Model Garden style): one dataclass, recipes as YAML, flag overrides on top.
+
+Resolution order, last wins: dataclass defaults < `--config FILE` (YAML or JSON; a bare recipe name such as
+`cpu_minilm_kornli` loads `tf_simcse/configs/<name>.yaml`) < command-line flags. The resolved config is written to
+`<output_dir>/config.json` and is what a resumed run is checked against.
+"""
+
+import dataclasses
+import json
+import pathlib
+import typing
+
+import yaml
+
+from tf_simcse.encoders.poolers import POOLERS
+
+RECIPES_DIR = pathlib.Path(__file__).parent / "configs"
+OBJECTIVES = ("unsup", "sup", "pair")
+STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "tpu", "multiworker")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every knob of a training run. Defaults are the SimCSE paper's unsupervised BERT-base setting."""
+
+    # --- what to train
+    model: str = ""  # HF checkpoint dir, keras-hub preset dir, or a tf_simcse training output / encoder dir
+    objective: str = "unsup"  # unsup | sup | pair
+    pooler: str = "cls"
+    mlp_only_train: bool = False  # the paper uses it for unsup with the cls pooler
+    reset_mlp: bool = True  # fresh MLP head as in the official code (else start from the checkpoint's pooler)
+    dropout: typing.Optional[float] = None  # None: the checkpoint's hidden_dropout_prob (0.1 for BERT)
+    # --- data
+    train_data: list = dataclasses.field(default_factory=list)  # specs: tfds:NAME[/CONFIG]:SPLIT or local files
+    eval_data: list = dataclasses.field(default_factory=list)  # evaluate-style tasks: korsts:dev=PATH
+    test_data: list = dataclasses.field(default_factory=list)  # reported once at the end, never used for selection
+    max_seq_length: int = 32
+    dedupe_in_batch: bool = False
+    static_shapes: typing.Optional[bool] = None  # None: on for TPU (pad to max_seq_length, drop_remainder)
+    # --- objective
+    temperature: float = 0.05
+    hard_negative_weight: float = 0.0
+    symmetric: bool = False
+    do_mlm: bool = False
+    mlm_weight: float = 0.1
+    # --- optimisation
+    batch_size: int = 64  # global batch (all replicas)
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    max_grad_norm: typing.Optional[float] = 1.0  # clip the global gradient norm (Hugging Face Trainer's default)
+    epochs: int = 1
+    max_steps: typing.Optional[int] = None
+    seed: int = 42
+    # --- hardware
+    strategy: str = "auto"
+    tpu: typing.Optional[str] = None
+    precision: str = "auto"
+    jit_compile: bool = False
+    # --- bookkeeping
+    output_dir: str = ""
+    eval_steps: int = 125
+    metric_for_best_model: str = "cosine_spearman"  # a key of the first eval task's figures
+    checkpoint_steps: int = 125
+    log_steps: int = 10
+    export: bool = True
+
+    def validate(self):
+        """Raises ValueError naming the first bad option."""
+        def bad(name, message):
+            raise ValueError(f"config option {name!r}: {message}")
+
+        if not self.model:
+            bad("model", "required (a Hugging Face checkpoint dir, a keras-hub preset dir or a tf_simcse output dir)")
+        if self.objective not in OBJECTIVES:
+            bad("objective", f"{self.objective!r} is not one of {OBJECTIVES}")
+        if self.pooler not in POOLERS:
+            bad("pooler", f"{self.pooler!r} is not one of {POOLERS}")
+        if not self.train_data:
+            bad("train_data", "at least one data spec is required")
+        if not self.output_dir:
+            bad("output_dir", "required")
+        if self.strategy not in STRATEGIES:
+            bad("strategy", f"{self.strategy!r} is not one of {STRATEGIES}")
+        if self.precision not in PRECISIONS:
+            bad("precision", f"{self.precision!r} is not one of {PRECISIONS}")
+        for name in ("batch_size", "max_seq_length", "epochs", "eval_steps", "checkpoint_steps", "log_steps"):
+            if getattr(self, name) < 1:
+                bad(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.max_seq_length < 3:
+            bad("max_seq_length", "must leave room for [CLS], [SEP] and one token")
+        if self.max_steps is not None and self.max_steps < 1:
+            bad("max_steps", f"must be >= 1, got {self.max_steps}")
+        if self.temperature <= 0:
+            bad("temperature", f"must be > 0, got {self.temperature}")
+        if self.learning_rate <= 0:
+            bad("learning_rate", f"must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            bad("warmup_ratio", f"must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            bad("max_grad_norm", f"must be > 0 (or null for no clipping), got {self.max_grad_norm}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            bad("dropout", f"must be in [0, 1), got {self.dropout}")
+        selection = {_task_split(t) for t in self.eval_data}
+        for t in self.test_data:
+            if _task_split(t) in selection:
+                bad("test_data", f"{t!r} is also an eval_data split used to select the best checkpoint")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _task_split(task):
+    """`korsts:dev=PATH` -> `korsts:dev` (the identity of a split, whatever file it is read from)."""
+    from tf_simcse.evaluation.tasks import DEFAULT_SPLITS
+
+    spec = task.partition("=")[0]
+    name, _, split = spec.partition(":")
+    return f"{name.lower()}:{split or DEFAULT_SPLITS.get(name.lower(), 'dev')}"
+
+
+FIELD_TYPES = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def load_config_file(path_or_recipe):
+    """Reads a YAML/JSON config file, or a shipped recipe by name; returns a dict."""
+    path = pathlib.Path(path_or_recipe)
+    if not path.exists() and not path.suffix:
+        recipe = RECIPES_DIR / f"{path_or_recipe}.yaml"
+        if recipe.exists():
+            path = recipe
+    if not path.exists():
+        names = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
+        raise FileNotFoundError(f"--config {path_or_recipe}: no such file, and not a shipped recipe ({names}).")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ValueError(f"--config {path}: cannot parse: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a mapping of option: value at the top level.")
+    unknown = sorted(set(data) - set(FIELD_TYPES))
+    if unknown:
+        raise ValueError(f"--config {path}: unknown option(s) {unknown}; known: {sorted(FIELD_TYPES)}")
+    return data
+
+
+def build_config(file_values=None, overrides=None):
+    """Defaults < file values < overrides (dicts of option -> value); validated."""
+    values = {}
+    values.update(file_values or {})
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    config = TrainConfig(**values)
+    return config.validate()

@@ -1,0 +1,402 @@
+"""`SimCSE`: the Keras model that trains an `Encoder` with the SimCSE contrastive objective.
+
+Batch format (what `tf_simcse.data` produces; `fit` / `evaluate` take a `tf.data.Dataset` of these):
+
+    {"anchor": P, "positive": P, "hard_negative": P}
+    P = {"input_word_ids": int32 [b, len], "input_mask": int32 [b, len], "input_type_ids": int32 [b, len]}
+
+- `objective="unsup"`: only `"anchor"`; the model encodes it twice (one forward pass over the duplicated batch,
+  so every row gets its own dropout mask) and the second copy is the positive.
+- `objective="pair"`: `"anchor"` and `"positive"`; in-batch negatives only.
+- `objective="sup"`: all three; row i of `"hard_negative"` is the hard negative of anchor i.
+
+With dynamic padding the views may have different `len`; they are right-padded to a common length (padding is
+masked, so it changes no embedding) and encoded in ONE forward pass.
+
+Distribution. Keras runs `train_step` once per replica on that replica's slice of the global batch. Each replica
+embeds its local views, gathers the positives and hard negatives of all replicas in replica order (a
+differentiable all-gather), and scores its local anchors against the whole global candidate set; its labels are
+offset by the number of anchors on the replicas before it, computed here, in the replica context. The local mean
+loss is weighted by `local_batch / global_batch` (= `1 / num_replicas` when the split is even), so the sum over
+replicas is the global-batch mean loss and the gradients the optimizer sums across replicas are exactly those of
+single-device training on the global batch. (The official PyTorch code under DDP all-gathers anchors, positives
+and hard negatives without gradient, puts its own rows back with gradient, computes the whole global-batch loss
+on every replica, and DDP AVERAGES the replicas' gradients: its gradient is (1/N) times the global-batch one. Adam
+is nearly blind to a constant factor, but gradient clipping and epsilon are not. Here the gradient is the
+global-batch gradient itself, whatever the number of replicas.)
+
+Logs: `loss` (the contrastive loss, plus `mlm_weight * mlm_loss` with `do_mlm`) and `accuracy` (in-batch top-1:
+the anchor's highest logit is its positive), running means over the epoch weighted by anchors (Keras's
+convention); with `do_mlm` also `mlm_loss`; and `batch_loss`, the global-batch loss of this step alone. A
+non-finite loss shows up as a non-finite `batch_loss` in the logs of that step (and a non-finite `loss` from then
+on in the epoch), which a callback can stop on, naming the step.
+"""
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from tf_simcse import distribute
+from tf_simcse.losses import contrastive_loss, gather_across_replicas
+
+OBJECTIVES = ("unsup", "sup", "pair")
+VIEWS = {
+    "unsup": ("anchor",),
+    "pair": ("anchor", "positive"),
+    "sup": ("anchor", "positive", "hard_negative"),
+}
+INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+@keras.saving.register_keras_serializable(package="tf_simcse")
+class SimCSE(keras.Model):
+    """SimCSE training wrapper around a `tf_simcse.encoders.encoder.Encoder`.
+
+    Args:
+        encoder: the `Encoder` to train (its `call(inputs, training=True)` gives the training embedding,
+            including the MLP head for `pooler="cls"`).
+        objective: `"unsup"` (dropout positives), `"sup"` (NLI triplets with hard negatives) or `"pair"`
+            (anchor/positive pairs, in-batch negatives).
+        temperature: softmax temperature τ (0.05 in the paper).
+        hard_negative_weight: log-weight added to the logit of each anchor's own hard negative (`sup` only;
+            0 in the paper's runs).
+        symmetric: also add the positive -> anchor direction (the loss becomes the mean of both directions; the
+            reverse direction has no hard negatives). Not in the official code.
+        do_mlm: add the masked-language-modelling auxiliary loss of the official code, weighted by `mlm_weight`.
+            Needs `mask_token_id`; `special_token_ids` ([CLS], [SEP], ...) are never masked.
+        mlm_weight: weight λ of the MLM loss (0.1 in the official code).
+        mask_token_id: id of `[MASK]` (or `<mask>`) in the encoder's vocabulary; required with `do_mlm`.
+        special_token_ids: ids never selected for masking (padding is never selected either).
+        mlm_probability: share of tokens selected for MLM (0.15); of those 80% become the mask token, 10% a random
+            token and 10% stay unchanged (BERT's rule, as in the Hugging Face collator the official code uses).
+        seed: seed of the MLM masking RNG.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        *,
+        objective="unsup",
+        temperature=0.05,
+        hard_negative_weight=0.0,
+        symmetric=False,
+        do_mlm=False,
+        mlm_weight=0.1,
+        mask_token_id=None,
+        special_token_ids=(),
+        mlm_probability=0.15,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {objective!r}: choose one of {', '.join(OBJECTIVES)}.")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}.")
+        if hard_negative_weight and objective != "sup":
+            raise ValueError(f"hard_negative_weight={hard_negative_weight} needs objective 'sup', got {objective!r}.")
+        if do_mlm and mask_token_id is None:
+            raise ValueError("do_mlm=True needs mask_token_id (the id of [MASK] in the encoder's vocabulary).")
+        if do_mlm and not 0 < mlm_probability < 1:
+            raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability}.")
+        self.encoder = encoder
+        self.objective = objective
+        self.temperature = float(temperature)
+        self.hard_negative_weight = float(hard_negative_weight)
+        self.symmetric = bool(symmetric)
+        self.do_mlm = bool(do_mlm)
+        self.mlm_weight = float(mlm_weight)
+        self.mask_token_id = None if mask_token_id is None else int(mask_token_id)
+        self.special_token_ids = tuple(int(i) for i in special_token_ids)
+        self.mlm_probability = float(mlm_probability)
+        self.seed = seed
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss") if self.do_mlm else None
+        self.mlm_head = None
+        if self.do_mlm:
+            # BERT's MLM head: dense + GELU + LayerNorm, then the tied token embedding + a bias. A fresh one (HF
+            # `BertLMPredictionHead` init): keras-hub backbones do not carry the checkpoint's pretrained head.
+            self.mlm_head = keras_hub.layers.MaskedLMHead(
+                token_embedding=encoder.backbone.token_embedding,
+                intermediate_activation=lambda x: keras.activations.gelu(x, approximate=False),
+                layer_norm_epsilon=1e-12,
+                kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+                dtype=encoder.backbone.dtype_policy,
+                name="mlm_head",
+            )
+            self.mlm_head.build((None, None, encoder.hidden_dim))
+            self._mlm_seed = keras.random.SeedGenerator(seed, name="mlm_seed")
+
+    # ------------------------------------------------------------------------------------------- batches
+    def build(self, input_shape=None):
+        # The encoder (a functional backbone) and the MLM head are built in __init__; nothing depends on shapes.
+        self.built = True
+
+    @property
+    def metrics(self):
+        trackers = [self.loss_tracker, self.accuracy_tracker]
+        if self.mlm_loss_tracker is not None:
+            trackers.append(self.mlm_loss_tracker)
+        return trackers
+
+    def _check_batch(self, batch):
+        if not isinstance(batch, dict):
+            raise TypeError(
+                f"SimCSE expects batches of dicts {{view: {{input_word_ids, input_mask, input_type_ids}}}}; got "
+                f"{type(batch).__name__}."
+            )
+        expected = VIEWS[self.objective]
+        if tuple(sorted(batch)) != tuple(sorted(expected)):
+            raise ValueError(
+                f"objective {self.objective!r} expects batches with views {list(expected)}; got {sorted(batch)}."
+            )
+        for view in expected:
+            missing = [k for k in ("input_word_ids", "input_mask") if k not in batch[view]]
+            if missing:
+                raise ValueError(f"batch[{view!r}] lacks {missing}; got keys {sorted(batch[view])}.")
+
+    def _views(self, batch):
+        """The list of packed inputs to encode, in the order (anchor, positive[, hard_negative])."""
+        self._check_batch(batch)
+        if self.objective == "unsup":
+            return [batch["anchor"], batch["anchor"]]
+        return [batch[view] for view in VIEWS[self.objective]]
+
+    @staticmethod
+    def _concat_views(views):
+        """Right-pads the views to a common length and stacks them along the batch axis."""
+        static = [v["input_word_ids"].shape[1] for v in views]
+        if all(s is not None for s in static):
+            lengths = static
+            target = max(static)
+        else:
+            lengths = [tf.shape(v["input_word_ids"])[1] for v in views]
+            target = tf.reduce_max(tf.stack(lengths))
+        merged = {}
+        for key in INPUT_KEYS:
+            parts = []
+            for view, length in zip(views, lengths):
+                if key in view:
+                    x = tf.cast(view[key], tf.int32)
+                else:  # a backbone without segment ids; an all-zero segment is what the packer would give
+                    x = tf.zeros_like(tf.cast(view["input_word_ids"], tf.int32))
+                if not (isinstance(length, int) and length == target):
+                    x = tf.pad(x, [[0, 0], [0, target - length]])
+                parts.append(x)
+            merged[key] = tf.concat(parts, axis=0)
+        return merged
+
+    def call(self, inputs, training=False):
+        """Embeds every view of a batch: returns `{"anchor": [b, d], "positive": ..., ...}` float32."""
+        views = self._views(inputs)
+        merged = self._concat_views(views)
+        embeddings = self.encoder(merged, training=training)
+        parts = tf.split(embeddings, len(views), axis=0)
+        names = ("anchor", "positive", "hard_negative")
+        return dict(zip(names, parts))
+
+    # ------------------------------------------------------------------------------------------- losses
+    def _replica_loss(self, batch, training):
+        """Loss of this replica's anchors against the global candidates; see the module docstring.
+
+        Returns `(share, stats)`: `share` is the term to differentiate (its sum over replicas is the global-batch
+        loss); `stats` holds local means for the epoch metrics and `batch_loss`, the global loss of this step.
+        """
+        embeddings = self(batch, training=training)
+        anchors = embeddings["anchor"]
+        local_batch = tf.shape(anchors)[0]
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            sizes = ctx.all_gather(tf.reshape(local_batch, [1]), axis=0)
+            before = tf.range(ctx.num_replicas_in_sync) < tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+            label_offset = tf.reduce_sum(tf.where(before, sizes, tf.zeros_like(sizes)))
+            global_batch = tf.reduce_sum(sizes)
+        else:
+            label_offset = 0
+            global_batch = local_batch
+        # ONE gather for everything: positives and hard negatives then come in the same replica order (anchor
+        # i's own hard negative lands at column global_batch + label_offset + i), and the backward pass holds a
+        # single cross-replica collective. With two independent differentiable gathers, each replica's tape may
+        # run their gradients in a different order, and MirroredStrategy would pair replica 0's all-reduce of
+        # one with replica 1's of the other (silently wrong sums, or a shape-mismatch abort).
+        local = {"positive": embeddings["positive"]}
+        if "hard_negative" in embeddings:
+            local["hard_negative"] = embeddings["hard_negative"]
+        if self.symmetric:
+            local["anchor"] = anchors
+        gathered = gather_across_replicas(local)
+        loss, logits, labels = contrastive_loss(
+            anchors,
+            gathered["positive"],
+            gathered.get("hard_negative"),
+            temperature=self.temperature,
+            hard_negative_weight=self.hard_negative_weight,
+            symmetric=self.symmetric,
+            label_offset=label_offset,
+            all_anchors=gathered.get("anchor"),
+            return_logits=True,
+        )
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
+        accuracy = tf.reduce_sum(correct) / tf.maximum(tf.cast(local_batch, tf.float32), 1.0)
+        share = loss * tf.cast(local_batch, tf.float32) / tf.maximum(tf.cast(global_batch, tf.float32), 1.0)
+        mlm_loss = None
+        if self.do_mlm:
+            mlm_sum, mlm_count, mlm_global_count = self._mlm_loss(batch, training)
+            mlm_loss = mlm_sum / tf.maximum(mlm_count, 1.0)  # local mean, for the metric
+            share = share + self.mlm_weight * mlm_sum / tf.maximum(mlm_global_count, 1.0)
+            loss = loss + self.mlm_weight * mlm_loss
+        batch_loss = tf.stop_gradient(share)
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            batch_loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, batch_loss)
+        stats = {
+            "loss": loss,
+            "accuracy": accuracy,
+            "mlm_loss": mlm_loss,
+            "local_batch": local_batch,
+            "batch_loss": batch_loss,
+        }
+        if mlm_loss is not None:
+            stats["mlm_count"] = mlm_count
+        return share, stats
+
+    def mask_tokens(self, inputs):
+        """BERT masking of packed `inputs`: returns `(masked_word_ids, selected)` ([b, len] int32 and bool).
+
+        Each real (unpadded) token that is not in `special_token_ids` is selected with probability
+        `mlm_probability`; a selected token becomes `mask_token_id` with probability 0.8, a uniformly random id
+        with probability 0.1, and stays itself otherwise (the Hugging Face collator's rule).
+        """
+        ids = tf.cast(inputs["input_word_ids"], tf.int32)
+        eligible = tf.cast(inputs["input_mask"], tf.bool)
+        for special in self.special_token_ids:
+            eligible = tf.logical_and(eligible, tf.not_equal(ids, special))
+        # The seed generator's state is mirrored, so every replica would draw the same numbers: salt the seed with
+        # the replica id so that replicas mask independently.
+        seed = keras.random.randint((2,), 0, 2**30, seed=self._mlm_seed, dtype="int32")
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            seed = seed + tf.stack([0, tf.cast(ctx.replica_id_in_sync_group, tf.int32)])
+        draws = tf.random.stateless_uniform(tf.concat([[3], tf.shape(ids)], 0), seed=seed)
+        selected = tf.logical_and(eligible, draws[0] < self.mlm_probability)
+        to_mask = tf.logical_and(selected, draws[1] < 0.8)
+        to_random = tf.logical_and(tf.logical_and(selected, tf.logical_not(to_mask)), draws[2] < 0.5)
+        vocabulary_size = int(self.encoder.backbone.token_embedding.input_dim)
+        random_ids = tf.cast(tf.floor(draws[2] * 2.0 * vocabulary_size), tf.int32) % vocabulary_size
+        masked = tf.where(to_mask, tf.fill(tf.shape(ids), self.mask_token_id), ids)
+        masked = tf.where(to_random, random_ids, masked)
+        return masked, selected
+
+    def mlm_terms(self, inputs, masked_ids, selected, training=False):
+        """Masked-LM cross-entropy summed over the `selected` tokens of packed `inputs`, and their count.
+
+        `masked_ids` replaces `inputs["input_word_ids"]` for the backbone; the labels are the original ids.
+        """
+        inputs = {k: tf.convert_to_tensor(v) for k, v in inputs.items()}
+        backbone_inputs = self.encoder.backbone_inputs(dict(inputs, input_word_ids=masked_ids))
+        sequence = self.encoder.backbone(backbone_inputs, training=training)["sequence_output"]
+        positions = tf.broadcast_to(tf.range(tf.shape(masked_ids)[1])[None, :], tf.shape(masked_ids))
+        logits = tf.cast(self.mlm_head(sequence, mask_positions=positions), tf.float32)
+        labels = tf.cast(inputs["input_word_ids"], tf.int32)
+        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        weights = tf.cast(selected, tf.float32)
+        return tf.reduce_sum(per_token * weights), tf.reduce_sum(weights)
+
+    def _mlm_loss(self, batch, training):
+        """This replica's MLM terms and the global count of selected tokens.
+
+        The views are those of the contrastive forward pass (the official code masks every sentence copy; the
+        two unsup copies get independent masks). `sum / global_count`, summed over replicas, is the mean over all
+        selected tokens of the global batch, as one device would compute it.
+        """
+        inputs = self._concat_views(self._views(batch))
+        masked_ids, selected = self.mask_tokens(inputs)
+        local_sum, local_count = self.mlm_terms(inputs, masked_ids, selected, training=training)
+        global_count = local_count
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            global_count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(local_count))
+        return local_sum, local_count, global_count
+
+    def _update_metrics(self, stats):
+        weight = tf.cast(stats["local_batch"], tf.float32)
+        self.loss_tracker.update_state(tf.stop_gradient(stats["loss"]), sample_weight=weight)
+        self.accuracy_tracker.update_state(stats["accuracy"], sample_weight=weight)
+        if self.mlm_loss_tracker is not None:
+            self.mlm_loss_tracker.update_state(tf.stop_gradient(stats["mlm_loss"]), sample_weight=stats["mlm_count"])
+        logs = {m.name: m.result() for m in self.metrics}
+        logs["batch_loss"] = stats["batch_loss"]
+        return logs
+
+    # ------------------------------------------------------------------------------------------- steps
+    def compile(self, optimizer="adamw", **kwargs):
+        """`keras.Model.compile`; under `mixed_float16` the optimizer gets replica-synced loss scaling.
+
+        Keras would wrap it in its own `LossScaleOptimizer`, whose skip decision is per replica (see
+        `tf_simcse.distribute`). No `loss` is needed: the loss is the model's.
+        """
+        optimizer = distribute.ensure_synced_loss_scaling(optimizer, self.dtype_policy.name)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def train_step(self, data):
+        batch = data[0] if isinstance(data, (tuple, list)) else data
+        trainable = self.trainable_variables
+        with tf.GradientTape() as tape:
+            share, stats = self._replica_loss(batch, training=True)
+            if self.losses:  # regularisers, if any: summed over replicas, hence the division
+                share = share + tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(share)
+        grads = tape.gradient(scaled, trainable)
+        # Variables outside the embedding path (e.g. the backbone's unused pooled-output dense) have no gradient.
+        pairs = [(g, v) for g, v in zip(grads, trainable) if g is not None]
+        self.optimizer.apply_gradients(pairs)
+        return self._update_metrics(stats)
+
+    def test_step(self, data):
+        batch = data[0] if isinstance(data, (tuple, list)) else data
+        _, stats = self._replica_loss(batch, training=False)
+        return self._update_metrics(stats)
+
+    def predict_step(self, data):
+        batch = data[0] if isinstance(data, (tuple, list)) else data
+        return self(batch, training=False)
+
+    # ------------------------------------------------------------------------------------------- config
+    def get_config(self):
+        """The training hyperparameters, plus the encoder's Keras config when it has one.
+
+        An `Encoder` is saved with `Encoder.save_pretrained`, not through Keras configs; when it cannot be
+        serialized, `"encoder"` is None and `from_config` asks for it.
+        """
+        try:
+            encoder = keras.saving.serialize_keras_object(self.encoder)
+        except NotImplementedError:
+            encoder = None
+        return {
+            "name": self.name,
+            "encoder": encoder,
+            "objective": self.objective,
+            "temperature": self.temperature,
+            "hard_negative_weight": self.hard_negative_weight,
+            "symmetric": self.symmetric,
+            "do_mlm": self.do_mlm,
+            "mlm_weight": self.mlm_weight,
+            "mask_token_id": self.mask_token_id,
+            "special_token_ids": list(self.special_token_ids),
+            "mlm_probability": self.mlm_probability,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, encoder=None):
+        """Rebuilds the model; pass `encoder` when the config carries none (see `get_config`)."""
+        config = dict(config)
+        serialized = config.pop("encoder", None)
+        if encoder is None:
+            if serialized is None:
+                raise ValueError(
+                    "This SimCSE config has no serialized encoder: call SimCSE.from_config(config, "
+                    "encoder=Encoder.from_pretrained(...))."
+                )
+            encoder = keras.saving.deserialize_keras_object(serialized)
+        return cls(encoder, **config)
