@@ -31,6 +31,7 @@ def _config(shared_data, output_dir, **overrides):
         checkpoint_steps=3,
         dropout=0.1,
         seed=7,
+        export=False,
     )
     values.update(overrides)
     return build_config(values)
@@ -47,9 +48,10 @@ def _cli_args(config):
 
 
 def test_run_writes_the_output_contract(shared_data, tmp_path):
-    report = Trainer(_config(shared_data, tmp_path / "run")).run()
+    report = Trainer(_config(shared_data, tmp_path / "run", export=True)).run()
     out = tmp_path / "run"
-    for name in ("config.json", "metrics.json", "best/tf_simcse_encoder.json", "checkpoints/checkpoint", "logs"):
+    for name in ("config.json", "metrics.json", "best/tf_simcse_encoder.json", "checkpoints/checkpoint", "logs",
+                 "export/preprocessor", "export/encoder", "export/sentence_encoder", "export/README.md"):
         assert (out / name).exists(), name
     assert report["steps"] == 6
     assert [e["step"] for e in report["evaluations"]] == [0, 3, 6]  # the baseline, then every eval_steps

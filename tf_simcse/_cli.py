@@ -10,8 +10,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MODEL_HELP = (
     "the model to use: a local Hugging Face checkpoint directory (config.json + model.safetensors + tokenizer "
-    "files), a keras-hub preset directory, a tf_simcse training output directory (its best/ checkpoint), or a "
-    "directory written by Encoder.save_pretrained. Settings saved with a trained model (pooler, max_seq_length) "
+    "files), a keras-hub preset directory, a tf_simcse training output directory (its best/ checkpoint), a "
+    "tf_simcse export directory, or a directory written by Encoder.save_pretrained. Settings saved with a trained "
+    "model (pooler, max_seq_length) "
     "are the defaults; the flags below override them."
 )
 

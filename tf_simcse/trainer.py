@@ -309,6 +309,19 @@ class Trainer:
             self._save_checkpoint(step)
         return self._finish(step)
 
+    def _export(self):
+        """Writes export/{preprocessor,encoder,sentence_encoder} + the model card from best/ (atomic)."""
+        from tf_simcse.encoders.encoder import Encoder
+        from tf_simcse.exporting import export_model, training_model_card
+
+        start = time.time()
+        export_dir = export_model(
+            Encoder.from_pretrained(self.out / BEST_DIR),
+            self.out / "export",
+            model_card=training_model_card(self.out),
+        )
+        _log(f"exported TF Hub SavedModels to {export_dir} [{time.time() - start:.0f}s]")
+
     def _finish(self, step):
         report = {
             "steps": step,
@@ -329,6 +342,8 @@ class Trainer:
             for task in self.test_tasks:
                 report["test"][task.label] = run_task(best, task, data=self.task_data[task])
         _write_json(self.out / METRICS_FILE, report)
+        if self.config.export and (self.out / BEST_DIR).exists():
+            self._export()
         _log(f"done: {step} steps; best {self._metric_key} = {self.state['best_value']} at step "
              f"{self.state['best_step']}; wrote {self.out / METRICS_FILE}")
         return report

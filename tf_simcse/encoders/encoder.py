@@ -181,12 +181,25 @@ class Encoder(keras.Model):
         """Loads an Encoder from any model location users give `--model`.
 
         `path` may be: a directory written by `save_pretrained` (or a training output directory, whose `best/`
-        is used), a local Hugging Face checkpoint directory, or a keras-hub preset directory. Settings saved with
-        the model (pooler, max_seq_length) are the defaults; arguments given here override them.
+        is used), a `tf_simcse.export` directory, a local Hugging Face checkpoint directory, or a keras-hub preset
+        directory. Settings saved with the model (pooler, max_seq_length) are the defaults; arguments given here
+        override them.
         """
+        from tf_simcse.exporting import is_export_dir, load_exported_encoder
         from tf_simcse.preprocessing import TextPreprocessor
 
         path = resolve_model_dir(path)
+        if is_export_dir(path):
+            # A `tf_simcse.export` directory: the Keras Encoder is rebuilt from its files (see tf_simcse.exporting).
+            return load_exported_encoder(
+                path,
+                pooler=pooler,
+                max_seq_length=max_seq_length,
+                dropout=dropout,
+                mlp_only_train=mlp_only_train,
+                dynamic_padding=dynamic_padding,
+                encoder_class=cls,
+            )
         saved = read_encoder_config(path)
         if saved is not None:
             backbone = checkpoints.load_backbone(path / "backbone", dropout=dropout)
@@ -242,9 +255,14 @@ def resolve_model_dir(path):
     if not path.exists():
         raise FileNotFoundError(f"--model {path}: no such file or directory.")
     if not path.is_dir():
-        raise ValueError(f"--model {path}: expected a directory (HF checkpoint, keras-hub preset, training output).")
+        raise ValueError(
+            f"--model {path}: expected a directory (HF checkpoint, keras-hub preset, training output, export)."
+        )
     if (path / "best" / ENCODER_CONFIG_FILE).exists():
         return path / "best"
+    # One SavedModel of an export (<export>/encoder, .../sentence_encoder): the export it belongs to.
+    if (path / "saved_model.pb").exists() and (path.parent / "tf_simcse_export.json").exists():
+        return path.parent
     return path
 
 

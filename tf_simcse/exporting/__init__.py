@@ -1,0 +1,31 @@
+"""TF Hub-style SavedModels of a trained Encoder: `preprocessor`, `encoder`, `sentence_encoder` + a model card.
+
+    from tf_simcse.exporting import export_model, training_model_card
+    export_model(encoder, "run/export", model_card=training_model_card("run"))
+
+`python -m tf_simcse.export --model M --output DIR [--seq_length N]` is the command-line form. An export directory
+is also a `--model` for every tf_simcse command (`load_exported_encoder` rebuilds the Keras Encoder from it).
+`SavedModelLayer` loads the exported encoder as a fine-tunable Keras 3 layer.
+"""
+
+from tf_simcse.exporting.exporter import EXPORT_CONFIG_FILE
+from tf_simcse.exporting.exporter import export_model
+from tf_simcse.exporting.exporter import float32_copy
+from tf_simcse.exporting.exporter import is_export_dir
+from tf_simcse.exporting.exporter import load_exported_encoder
+from tf_simcse.exporting.exporter import read_export_config
+from tf_simcse.exporting.model_card import MODEL_CARD_KEYS
+from tf_simcse.exporting.model_card import training_model_card
+from tf_simcse.exporting.saved_model_layer import SavedModelLayer
+
+__all__ = [
+    "EXPORT_CONFIG_FILE",
+    "MODEL_CARD_KEYS",
+    "SavedModelLayer",
+    "export_model",
+    "float32_copy",
+    "is_export_dir",
+    "load_exported_encoder",
+    "read_export_config",
+    "training_model_card",
+]

@@ -1,0 +1,306 @@
+"""`export_model`: an `Encoder` -> the export directory; `load_exported_encoder`: the way back.
+
+Export directory layout:
+
+    README.md               model card (see `model_card.py`)
+    tf_simcse_export.json   what the export holds: pooler, seq_length, dims, the backbone's Keras config, the
+                            model card data, versions
+    preprocessor/           SavedModel (`PreprocessorModule`); assets/ holds the vocabulary; assets.extra/ the
+                            `TextPreprocessor.save` files tf_simcse reloads
+    encoder/                SavedModel (`EncoderModule`); its variables are also the Keras Encoder's checkpoint
+    sentence_encoder/       SavedModel (`SentenceEncoderModule`)
+
+The export directory is written next to its final place under a temporary name and renamed into place at the end,
+so a failed export never leaves a half-written directory, and an earlier export at the same path stays intact until
+the new one is complete.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_simcse.exporting import model_card as model_card_lib
+from tf_simcse.exporting.encoder_module import EncoderModule, tf_variable
+from tf_simcse.exporting.preprocessor_module import PreprocessorModule
+from tf_simcse.exporting.sentence_encoder_module import SentenceEncoderModule
+
+EXPORT_CONFIG_FILE = "tf_simcse_export.json"
+PREPROCESSOR_DIR = "preprocessor"
+ENCODER_DIR = "encoder"
+SENTENCE_ENCODER_DIR = "sentence_encoder"
+# Inside preprocessor/: the files TextPreprocessor.load reads (SavedModel's place for files the graph does not use).
+PREPROCESSOR_FILES_DIR = os.path.join(PREPROCESSOR_DIR, "assets.extra")
+_FORMAT = "tf_simcse.export"
+_FORMAT_VERSION = 1
+
+
+def export_model(encoder, output_dir, *, seq_length=None, model_card=None):
+    """Exports `encoder` as TF Hub-style SavedModels plus a model card; returns the export directory.
+
+    Args:
+        encoder: a `tf_simcse.encoders.encoder.Encoder` with a `preprocessor` (as `Encoder.from_pretrained`
+            builds it). It may have been trained under a mixed-precision policy or a distribution strategy: the
+            export is a float32 single-device copy of its weights. Call this outside any strategy scope.
+        output_dir: the export directory to create. An earlier export there is replaced (atomically); any other
+            existing non-empty directory is refused.
+        seq_length: the preprocessor's default packed length; default: the encoder's `max_seq_length`.
+        model_card: facts for README.md, a dict with keys from `tf_simcse.exporting.model_card.MODEL_CARD_KEYS`
+            (`training_model_card(run_dir)` builds it for a training run).
+
+    Returns:
+        `pathlib.Path` of the export directory.
+    """
+    from tf_simcse.preprocessing import TextPreprocessor
+
+    output_dir = pathlib.Path(os.path.expanduser(str(output_dir))).absolute()
+    card = model_card_lib.check_model_card(model_card)
+    if encoder.preprocessor is None:
+        raise ValueError("export_model needs an Encoder with a preprocessor (build it with Encoder.from_pretrained).")
+    if tf.distribute.has_strategy():
+        # The float32 copy would get distributed variables; an encoder trained under a strategy exports fine
+        # from outside its scope.
+        raise ValueError(
+            f"call export_model outside the {type(tf.distribute.get_strategy()).__name__} scope "
+            "(the encoder's weights are copied into a fresh single-device model)."
+        )
+    seq_length = _check_seq_length(encoder, encoder.max_seq_length if seq_length is None else seq_length)
+    if output_dir.exists() and not is_export_dir(output_dir) and any(output_dir.iterdir()):
+        raise ValueError(f"--output {output_dir} exists and is not a tf_simcse export; choose a new directory.")
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    try:
+        exported = float32_copy(encoder)
+        files_dir = staging / PREPROCESSOR_FILES_DIR
+        encoder.preprocessor.save(files_dir)
+        # Rebuilt from the written files, so that the vocabulary asset is the export's own copy.
+        static = TextPreprocessor.load(files_dir, seq_length=seq_length, dynamic=False)
+        dynamic = TextPreprocessor.load(files_dir, seq_length=seq_length, dynamic=True)
+
+        preprocessor_module = PreprocessorModule(static)
+        tf.saved_model.save(
+            preprocessor_module,
+            str(staging / PREPROCESSOR_DIR),
+            signatures={"serving_default": preprocessor_module.__call__.get_concrete_function()},
+        )
+        with _float32_policy():  # the view models EncoderModule builds, like the copy, compute in float32
+            encoder_module = EncoderModule(exported)
+        tf.saved_model.save(
+            encoder_module,
+            str(staging / ENCODER_DIR),
+            signatures={"serving_default": encoder_module.serve.get_concrete_function()},
+        )
+        sentence_module = SentenceEncoderModule(exported, dynamic)
+        tf.saved_model.save(
+            sentence_module,
+            str(staging / SENTENCE_ENCODER_DIR),
+            signatures={"serving_default": sentence_module.serve.get_concrete_function()},
+        )
+
+        info = _export_info(exported, static, seq_length, output_dir.name, card)
+        (staging / EXPORT_CONFIG_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        # The card's example runs the written sentence_encoder: a failed round trip fails the export.
+        example = _example_similarities(staging / SENTENCE_ENCODER_DIR, card)
+        readme = model_card_lib.render_model_card(card, info, example)
+        (staging / "README.md").write_text(readme, encoding="utf-8")
+        _replace_directory(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output_dir
+
+
+def float32_copy(encoder):
+    """A new `Encoder` with float32 layers and `encoder`'s weights, outside any distribution strategy's variables.
+
+    Built under a float32 global policy, so that the Encoder's own layers (pooler, MLP head) compute in float32
+    too; the weights are copied (mixed-precision training keeps float32 weights, so nothing is rounded).
+    """
+    from tf_simcse.encoders.encoder import Encoder
+
+    backbone = encoder.backbone
+    config = backbone.get_config()
+    config["dtype"] = "float32"
+    with _float32_policy():
+        copy_backbone = type(backbone).from_config(config)
+        copy = Encoder(copy_backbone, pooler=encoder.pooler, mlp_only_train=encoder.mlp_only_train, preprocessor=None)
+    _assign(copy_backbone.weights, backbone.weights, "backbone")
+    if encoder.mlp is not None:
+        _assign(copy.mlp.weights, encoder.mlp.weights, "MLP head")
+    return copy
+
+
+@contextlib.contextmanager
+def _float32_policy():
+    """Keras' global dtype policy set to float32 for the duration (layers built inside default to it)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def is_export_dir(path):
+    return (pathlib.Path(path) / EXPORT_CONFIG_FILE).is_file()
+
+
+def read_export_config(path):
+    config_file = pathlib.Path(path) / EXPORT_CONFIG_FILE
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{config_file} is not valid JSON: {e}") from None
+    if config.get("format") != _FORMAT:
+        raise ValueError(f"{config_file} is not a tf_simcse export config (format {config.get('format')!r}).")
+    if config.get("format_version", 0) > _FORMAT_VERSION:
+        raise ValueError(
+            f"{config_file} has format_version {config['format_version']}; this tf_simcse reads up to "
+            f"{_FORMAT_VERSION}: upgrade tf_simcse."
+        )
+    return config
+
+
+def load_exported_encoder(
+    path,
+    *,
+    pooler=None,
+    max_seq_length=None,
+    dropout=None,
+    mlp_only_train=None,
+    dynamic_padding=True,
+    encoder_class=None,
+):
+    """Rebuilds the Keras `Encoder` of an export directory (what `Encoder.from_pretrained(export_dir)` returns).
+
+    The backbone is rebuilt from its Keras config under the current dtype policy and its weights are read from
+    the `encoder` SavedModel's variables, the same numbers the SavedModels compute with. Arguments as for
+    `Encoder.from_pretrained`; the export's pooler and seq_length are the defaults.
+    """
+    from tf_simcse.encoders.encoder import Encoder, _sequence_length
+    from tf_simcse.preprocessing import TextPreprocessor
+
+    encoder_class = encoder_class or Encoder
+    path = pathlib.Path(path)
+    info = read_export_config(path)
+    backbone_config = json.loads(json.dumps(info["backbone"]))
+    backbone_config["config"].pop("dtype", None)  # the current policy, as for a Hugging Face checkpoint
+    if dropout is not None:
+        backbone_config["config"]["dropout"] = float(dropout)
+    backbone = keras.saving.deserialize_keras_object(backbone_config)
+    seq_length = _sequence_length(backbone, max_seq_length, info["seq_length"])
+    preprocessor = TextPreprocessor.load(path / PREPROCESSOR_FILES_DIR, seq_length=seq_length, dynamic=dynamic_padding)
+    encoder = encoder_class(
+        backbone,
+        pooler=pooler or info["pooler"],
+        mlp_only_train=info["mlp_only_train"] if mlp_only_train is None else mlp_only_train,
+        preprocessor=None,
+    )
+    # The SavedModel's variables are a checkpoint whose root (EncoderModule) lists every weight in order.
+    reader = tf.train.Checkpoint()
+    reader.backbone_weights = [tf_variable(v) for v in backbone.weights]
+    if encoder.mlp is not None and info["has_mlp_head"]:
+        reader.mlp_weights = [tf_variable(v) for v in encoder.mlp.weights]
+    variables_path = path / ENCODER_DIR / "variables" / "variables"
+    try:
+        status = reader.read(str(variables_path))
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise ValueError(f"{variables_path} does not hold the weights of the exported Encoder: {e}") from None
+    status.expect_partial()
+    if encoder.mlp is not None and not info["has_mlp_head"]:
+        encoder.init_mlp_from_backbone_pooler()  # as for a checkpoint without a trained head
+    encoder.preprocessor = preprocessor
+    return encoder
+
+
+def _check_seq_length(encoder, seq_length):
+    seq_length = int(seq_length)
+    limit = getattr(encoder.backbone, "max_sequence_length", None)
+    if seq_length < 3:
+        raise ValueError(f"seq_length must be >= 3 ([CLS], [SEP] and one token), got {seq_length}.")
+    if limit is not None and seq_length > limit:
+        raise ValueError(f"seq_length {seq_length} exceeds the model's {limit} position embeddings.")
+    return seq_length
+
+
+def _assign(targets, sources, what):
+    if len(targets) != len(sources):
+        raise ValueError(f"float32 copy of the {what}: {len(targets)} weights vs {len(sources)} in the encoder.")
+    for target, source in zip(targets, sources):
+        if tuple(target.shape) != tuple(source.shape):
+            raise ValueError(
+                f"float32 copy of the {what}: {target.path} {target.shape} vs {source.path} {source.shape}."
+            )
+        target.assign(np.asarray(source.numpy(), np.float32))
+
+
+def _export_info(encoder, preprocessor, seq_length, name, card):
+    import keras_hub
+
+    import tf_simcse
+
+    backbone = encoder.backbone
+    tokenizer_type = preprocessor.get_config()["tokenizer_type"]
+    return {
+        "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "name": name,
+        "pooler": encoder.pooler,
+        "mlp_only_train": encoder.mlp_only_train,
+        "has_mlp_head": encoder.mlp is not None,
+        "mlp_at_inference": encoder.uses_mlp(training=False),
+        "seq_length": seq_length,
+        "pair_style": preprocessor.pair_style,
+        "hidden_dim": encoder.hidden_dim,
+        "num_layers": len(backbone.transformer_layers),
+        "vocab_size": preprocessor.vocab_size,
+        "tokenizer_type": tokenizer_type,
+        "backbone_class": type(backbone).__name__,
+        "backbone": keras.saving.serialize_keras_object(backbone),
+        "artifacts": {
+            "preprocessor": PREPROCESSOR_DIR,
+            "encoder": ENCODER_DIR,
+            "sentence_encoder": SENTENCE_ENCODER_DIR,
+        },
+        "versions": {
+            "tf_simcse": tf_simcse.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "keras_hub": keras_hub.__version__,
+        },
+        "model_card": card,
+    }
+
+
+def _example_similarities(sentence_encoder_dir, card):
+    sentences = card.get("example_sentences") or list(model_card_lib.DEFAULT_EXAMPLE_SENTENCES)
+    if not sentences:
+        return None
+    module = tf.saved_model.load(str(sentence_encoder_dir))
+    embeddings = module(tf.constant(sentences)).numpy().astype(np.float64)
+    return sentences, embeddings @ embeddings.T
+
+
+def _replace_directory(staging, output_dir):
+    """Moves the finished `staging` directory to `output_dir`, replacing an earlier export there."""
+    if not output_dir.exists():
+        os.replace(staging, output_dir)
+        return
+    # Two renames: the earlier export is set aside (not deleted) until the new one is in place.
+    retired = output_dir.parent / f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(output_dir, retired)
+    try:
+        os.replace(staging, output_dir)
+    except BaseException:
+        os.replace(retired, output_dir)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
