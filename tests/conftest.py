@@ -5,6 +5,7 @@ import pathlib
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import tf_simcse` sets it: test what users run
 
 import pytest
 import tensorflow as tf

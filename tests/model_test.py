@@ -113,7 +113,7 @@ def test_nan_loss_is_reported_at_its_step():
     model = SimCSE(encoder, objective="pair")
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     recorder = _Recorder()
-    model.fit(_dataset(*good, bad), verbose=0, callbacks=[recorder, keras.callbacks.TerminateOnNaN()])
+    model.fit(_dataset(*good, bad), verbose=0, shuffle=False, callbacks=[recorder, keras.callbacks.TerminateOnNaN()])
     losses = [logs["batch_loss"] for _, logs in recorder.logs]
     assert [math.isfinite(x) for x in losses] == [True, True, False]
     assert math.isnan(recorder.logs[2][1]["loss"])
@@ -152,14 +152,14 @@ def test_config_round_trip_keeps_hyperparameters():
 
 
 # ---------------------------------------------------------------------------------- multi-replica
-def _one_run(strategy, objective, w, symmetric, batches):
+def _one_run(strategy, objective, w, symmetric, batches, **model_kwargs):
     with strategy.scope():
         encoder = tiny_encoder(pooler="avg")
-        model = SimCSE(encoder, objective=objective, hard_negative_weight=w, symmetric=symmetric)
+        model = SimCSE(encoder, objective=objective, hard_negative_weight=w, symmetric=symmetric, **model_kwargs)
         model.compile(optimizer=keras.optimizers.SGD(1.0))
     before = {v.path: v.numpy() for v in model.trainable_variables}
     recorder = _Recorder()
-    model.fit(_dataset(*batches), verbose=0, callbacks=[recorder])
+    model.fit(_dataset(*batches), verbose=0, shuffle=False, callbacks=[recorder])
     deltas = {v.path: v.numpy() - before[v.path] for v in model.trainable_variables}
     return [logs["batch_loss"] for _, logs in recorder.logs], deltas, model
 
@@ -190,6 +190,29 @@ def test_two_replicas_train_exactly_like_one_device(objective, w, symmetric, siz
     # (unused by the pooler) and the attention key biases (softmax ignores a per-query constant).
     still = {k for k, d in deltas_1.items() if np.abs(d).max() < 1e-4}
     assert all(k.startswith("pooled_dense/") or k.endswith("key/bias") for k in still), still
+
+
+def _pad_view(view, extra):
+    """The same packed texts with `extra` more padding columns (as a batch padded to a longer text would be)."""
+    return {k: tf.pad(tf.convert_to_tensor(v), [[0, 0], [0, extra]]) for k, v in view.items()}
+
+
+@pytest.mark.parametrize("objective", ["sup", "pair"])
+def test_anchors_encoded_apart_train_exactly_like_one_pass(objective):
+    """`encode_anchors_apart`: anchors padded longer than the candidates, two encoder passes; dropout off, the
+    losses and SGD weight deltas equal the one-pass model's, on one device and on two replicas."""
+    rng = np.random.default_rng(11)
+    batches = [simcse_batch(objective, 8, rng) for _ in range(2)]
+    apart = [dict(b, anchor=_pad_view(b["anchor"], 5)) for b in batches]
+    loss_1, deltas_1, _ = _one_run(tf.distribute.get_strategy(), objective, 0.0, False, batches)
+    for strategy in (tf.distribute.get_strategy(), mirrored()):
+        loss_2, deltas_2, model = _one_run(strategy, objective, 0.0, False, apart, encode_anchors_apart=True)
+        assert model.encode_anchors_apart
+        assert max(abs(a - b) for a, b in zip(loss_1, loss_2)) < 1e-5
+        assert max(float(np.abs(deltas_1[k] - deltas_2[k]).max()) for k in deltas_1) < 1e-5
+    # A one-pass model is not fooled by the longer anchors either (it pads the candidates up to them).
+    loss_3, _, _ = _one_run(tf.distribute.get_strategy(), objective, 0.0, False, apart)
+    assert max(abs(a - b) for a, b in zip(loss_1, loss_3)) < 1e-5
 
 
 # ----------------------------------------------------------------------------------------- precision
@@ -227,7 +250,7 @@ def test_float16_overflow_on_one_replica_skips_the_step_on_all(policy):
     assert encoder.backbone.compute_dtype == "float16"
     before = [v.numpy() for v in model.trainable_variables]
     recorder = _Recorder()
-    model.fit(_dataset(batch), verbose=0, callbacks=[recorder])
+    model.fit(_dataset(batch), verbose=0, shuffle=False, callbacks=[recorder])
     assert math.isfinite(recorder.logs[0][1]["batch_loss"])  # the overflow is in the gradients only
     for b, v in zip(before, model.trainable_variables):
         for copy in _replica_copies(v):  # skipped on BOTH replicas
@@ -236,7 +259,7 @@ def test_float16_overflow_on_one_replica_skips_the_step_on_all(policy):
     assert int(optimizer.iterations.numpy()) == 0
 
     poison.assign(False)
-    model.fit(_dataset(batch), verbose=0)
+    model.fit(_dataset(batch), verbose=0, shuffle=False)
     assert int(optimizer.iterations.numpy()) == 1
     assert [float(s) for s in _replica_copies(optimizer.dynamic_scale)] == [2.0**9, 2.0**9]
     moved = 0
@@ -266,7 +289,7 @@ def test_mixed_precision_trains_with_float32_embeddings_and_loss(policy, precisi
     half_loss = model.evaluate(_dataset(batches[0]), verbose=0, return_dict=True)["loss"]
     assert abs(half_loss - float32_loss) < 0.5  # the same model, only rounded: a sanity bound, not parity
     recorder = _Recorder()
-    model.fit(_dataset(*batches), verbose=0, callbacks=[recorder])
+    model.fit(_dataset(*batches), verbose=0, shuffle=False, callbacks=[recorder])
     assert len(recorder.logs) == 3 and all(math.isfinite(logs["batch_loss"]) for _, logs in recorder.logs)
     assert int(model.optimizer.iterations.numpy()) == 3
 
@@ -282,7 +305,7 @@ def test_xla_train_step_matches_the_graph_step():
         model.compile(optimizer=keras.optimizers.SGD(1.0), jit_compile=jit)
         before = [v.numpy() for v in model.trainable_variables]
         recorder = _Recorder()
-        model.fit(_dataset(batch), verbose=0, callbacks=[recorder])
+        model.fit(_dataset(batch), verbose=0, shuffle=False, callbacks=[recorder])
         results.append(
             (recorder.logs[0][1]["batch_loss"], [v.numpy() - b for v, b in zip(model.trainable_variables, before)])
         )
@@ -368,7 +391,7 @@ def test_mlm_loss_is_added_with_its_weight():
     assert abs(logs["loss"] - (contrastive + 0.1 * logs["mlm_loss"])) < 1e-5
     assert abs(logs["batch_loss"] - logs["loss"]) < 1e-5
     recorder = _Recorder()
-    model.fit(_dataset(batch, batch), verbose=0, callbacks=[recorder])
+    model.fit(_dataset(batch, batch), verbose=0, shuffle=False, callbacks=[recorder])
     assert all(math.isfinite(logs["mlm_loss"]) for _, logs in recorder.logs)
     with pytest.raises(ValueError, match="mask_token_id"):
         SimCSE(tiny_encoder(), do_mlm=True)
@@ -396,7 +419,7 @@ def test_mlm_trains_on_two_replicas():
     m0, m1 = (m.numpy() for m in mirrored().experimental_local_results(masks()))
     assert (m0 != m1).any()
     recorder = _Recorder()
-    model.fit(_dataset(batch), verbose=0, callbacks=[recorder])
+    model.fit(_dataset(batch), verbose=0, shuffle=False, callbacks=[recorder])
     logs = recorder.logs[0][1]
     assert math.isfinite(logs["batch_loss"]) and math.isfinite(logs["mlm_loss"]) and logs["mlm_loss"] > 1.0
     for v in model.trainable_variables:

@@ -73,9 +73,13 @@ def test_killed_run_resumes_bit_exactly(shared_data, tmp_path):
     command = [sys.executable, "-m", "tf_simcse.train", *_cli_args(killed)]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_checkpoint = tmp_path / "killed" / "checkpoints" / "ckpt-2.index"
+    state_file = tmp_path / "killed" / "trainer_state.json"
+
+    def checkpointed():  # the checkpoint of step 2 and the state saved right after it (written atomically)
+        return state_file.exists() and any(s >= 2 for s, _ in json.loads(state_file.read_text())["losses"])
+
     deadline = time.time() + 300
-    while not first_checkpoint.exists() and process.poll() is None and time.time() < deadline:
+    while not checkpointed() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -113,3 +117,40 @@ def test_bad_options_name_the_option(shared_data, tmp_path):
         _config(shared_data, tmp_path, objective="simcse")
     with pytest.raises(ValueError, match="config option 'batch_size'"):
         _config(shared_data, tmp_path, batch_size=0)
+
+
+@pytest.mark.parametrize("apart", [False, True], ids=["one_pass", "anchors_apart"])
+def test_length_grouping_reaches_the_training_batches(shared_data, tmp_path, apart):
+    """With dropout off, step 1's logged loss is the paper's loss on batch 0 of the length-grouped epoch
+    (with `encode_anchors_apart`, padded and encoded in two blocks)."""
+    import numpy as np
+
+    from tf_simcse.data.pipelines import make_training_dataset
+    from tf_simcse.encoders.encoder import Encoder
+
+    config = _config(shared_data, tmp_path / "grouped", pooler="avg", dropout=0.0, length_grouping=True,
+                     grouping_window=8, max_steps=1, eval_steps=100, encode_anchors_apart=apart)
+    trainer = Trainer(config)
+    trainer.run()
+    logged = json.loads((tmp_path / "grouped" / "trainer_state.json").read_text())["losses"][0][1]
+
+    encoder = Encoder.from_pretrained(config.model, pooler="avg", max_seq_length=24, dropout=0.0,
+                                      dynamic_padding=True)
+
+    def numpy_loss(batch):  # SimCSE supervised InfoNCE: anchor i vs all positives and hard negatives, tau 0.05
+        z = {k: encoder(v, training=False).numpy().astype(np.float64) for k, v in batch.items()}
+        z = {k: v / np.linalg.norm(v, axis=1, keepdims=True) for k, v in z.items()}
+        logits = z["anchor"] @ np.concatenate([z["positive"], z["hard_negative"]]).T / 0.05
+        logits -= logits.max(axis=1, keepdims=True)
+        log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return -np.mean(np.diag(log_softmax))
+
+    kwargs = dict(objective="sup", batch_size=16, seed=7, epoch=0, pad_anchors_separately=apart)
+    grouped = next(iter(make_training_dataset(trainer.examples, trainer.train_preprocessor, length_grouping=True,
+                                              grouping_window=8, **kwargs)))
+    plain = next(iter(make_training_dataset(trainer.examples, trainer.train_preprocessor, **kwargs)))
+    assert logged == pytest.approx(numpy_loss(grouped), abs=1e-4)
+    assert abs(numpy_loss(plain) - numpy_loss(grouped)) > 1e-2  # the option changed which batch was trained on
+    widths = {view: grouped[view]["input_mask"].shape[1] for view in grouped}
+    assert (widths["anchor"] != widths["positive"]) == apart, widths
+    assert trainer.model.encode_anchors_apart == apart

@@ -37,6 +37,12 @@ class TrainConfig:
     test_data: list = dataclasses.field(default_factory=list)  # reported once at the end, never used for selection
     max_seq_length: int = 32
     dedupe_in_batch: bool = False
+    # Batch texts of similar token length together (within windows of `grouping_window` batches, batch order
+    # still random): less padding with dynamic shapes, ~1.4x faster on the CPU recipe (docs/benchmarks.md).
+    length_grouping: bool = False
+    grouping_window: int = 64
+    pad_to_multiple_of: typing.Optional[int] = None  # dynamic shapes + XLA: round lengths up, few compiles
+    encode_anchors_apart: bool = False  # sup/pair: anchors and candidates padded and encoded in separate passes
     static_shapes: typing.Optional[bool] = None  # None: on for TPU (pad to max_seq_length, drop_remainder)
     # --- objective
     temperature: float = 0.05
@@ -90,6 +96,10 @@ class TrainConfig:
                 bad(name, f"must be >= 1, got {getattr(self, name)}")
         if self.max_seq_length < 3:
             bad("max_seq_length", "must leave room for [CLS], [SEP] and one token")
+        if self.grouping_window < 1:
+            bad("grouping_window", f"must be >= 1, got {self.grouping_window}")
+        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
+            bad("pad_to_multiple_of", f"must be >= 1 (or null), got {self.pad_to_multiple_of}")
         if self.max_steps is not None and self.max_steps < 1:
             bad("max_steps", f"must be >= 1, got {self.max_steps}")
         if self.temperature <= 0:

@@ -158,6 +158,7 @@ class Trainer:
                 mask_token_id=special.get("mask_id"),
                 special_token_ids=[i for i in special.values() if i is not None],
                 seed=c.seed,
+                encode_anchors_apart=c.encode_anchors_apart,
             )
             warmup = int(round(c.warmup_ratio * self.total_steps))
             self.optimizer = distribute.make_optimizer(
@@ -289,6 +290,10 @@ class Trainer:
                 start_batch=start_batch,
                 drop_remainder=True,
                 dedupe_in_batch=c.dedupe_in_batch,
+                length_grouping=c.length_grouping,
+                grouping_window=c.grouping_window,
+                pad_to_multiple_of=c.pad_to_multiple_of,
+                pad_anchors_separately=c.encode_anchors_apart,
             ).take(remaining)
             _log(f"epoch {epoch + 1}/{c.epochs}: steps {step + 1}..{step + remaining} of {self.total_steps}")
             self.model.fit(

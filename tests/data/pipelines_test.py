@@ -8,7 +8,14 @@ import pytest
 import tensorflow as tf
 
 from tf_simcse.data.examples import TrainingExamples, load_training_examples
-from tf_simcse.data.pipelines import INPUT_NAMES, epoch_order, make_training_dataset, steps_per_epoch
+from tf_simcse.data.pipelines import (
+    INPUT_NAMES,
+    epoch_order,
+    example_lengths,
+    field_lengths,
+    make_training_dataset,
+    steps_per_epoch,
+)
 
 
 def _repeats(texts_per_example, order, start, stop):
@@ -99,6 +106,79 @@ def test_dedupe_across_fields_of_supervised_examples():
     placed_batches = (len(rows) - unplaced) // batch
     assert placed_batches >= steps - 3
     assert not any(_repeats(rows, order, k * batch, (k + 1) * batch) for k in range(placed_batches))
+
+
+# ------------------------------------------------------------------------------------------ length grouping
+def _length_ranges(order, lengths, start, stop, batch):
+    """(min, max) length of each batch of `order[start:stop]`."""
+    return [(lengths[order[k : k + batch]].min(), lengths[order[k : k + batch]].max()) for k in range(start, stop, batch)]
+
+
+def test_length_grouping_sorts_within_windows_and_shuffles_the_batches():
+    n, batch, window = 1000, 16, 8  # 62 full batches: windows of 8, 8, ..., 6 batches; 8 examples left over
+    lengths = np.random.default_rng(5).integers(3, 65, size=n)
+    ex = TrainingExamples(anchors=[f"s{i}" for i in range(n)])
+    kwargs = dict(objective="unsup", batch_size=batch, seed=7, epoch=2, lengths=lengths, grouping_window=window)
+    order, unplaced = epoch_order(ex, **kwargs)
+    assert unplaced == 0 and order.dtype == np.int64
+    assert sorted(order.tolist()) == list(range(n))  # every example once: the epoch's multiset is unchanged
+    np.testing.assert_array_equal(order, epoch_order(ex, **kwargs)[0])  # deterministic in (seed, epoch)
+    assert not np.array_equal(order, epoch_order(ex, **{**kwargs, "epoch": 3})[0])
+
+    permutation = np.random.default_rng([7, 2]).permutation(n)
+    full = n // batch * batch
+    # The partial batch is the permutation's tail: which examples a dropped remainder loses is length-blind.
+    np.testing.assert_array_equal(order[full:], permutation[full:])
+    span = window * batch
+    for start in range(0, full, span):
+        stop = min(start + span, full)
+        # A window holds the same examples as that window of the plain permutation ...
+        assert sorted(order[start:stop].tolist()) == sorted(permutation[start:stop].tolist())
+        # ... cut into batches of consecutive lengths: the batches' length ranges do not overlap.
+        ranges = sorted(_length_ranges(order, lengths, start, stop, batch))
+        assert all(hi <= lo for (_, hi), (lo, _) in zip(ranges, ranges[1:]))
+    # Batches hold similar lengths: the mean spread inside a batch is far below the plain order's.
+    spread = lambda o: np.mean([hi - lo for lo, hi in _length_ranges(o, lengths, 0, full, batch)])  # noqa: E731
+    assert spread(order) < 0.25 * spread(permutation)
+    # The batch order within a window is random, not longest-first (the order the sort left it in).
+    firsts = [lengths[order[k : k + batch]].max() for k in range(0, span, batch)]
+    assert firsts != sorted(firsts, reverse=True)
+    # Without shuffling, the examples keep their own order and each window runs longest first.
+    plain, _ = epoch_order(ex, **{**kwargs, "shuffle": False})
+    firsts = [lengths[plain[k : k + batch]].max() for k in range(0, span, batch)]
+    assert firsts == sorted(firsts, reverse=True)
+    assert sorted(plain[:span].tolist()) == list(range(span))
+
+
+def test_length_grouping_with_dedupe_keeps_batches_free_of_repeats():
+    rng = np.random.default_rng(0)
+    pool = [f"t{i}" for i in range(80)]
+    rows = [tuple(rng.choice(pool, size=3, replace=False)) for _ in range(300)]
+    ex = TrainingExamples(*map(list, zip(*rows)))
+    # A length that repeats with the text: equal texts sort next to each other, the worst case for the dedupe.
+    lengths = np.array([int(a[1:]) % 20 for a, _, _ in rows])
+    batch = 6
+    order, unplaced = epoch_order(
+        ex, objective="sup", batch_size=batch, dedupe_in_batch=True, lengths=lengths, grouping_window=10
+    )
+    assert sorted(order.tolist()) == list(range(len(rows)))
+    steps = steps_per_epoch(len(rows), batch)
+    with_repeats = [k for k in range(steps) if _repeats(rows, order, k * batch, (k + 1) * batch)]
+    # Grouped without the dedupe, 49 of the 50 batches hold a repeat; with it, only the batch where the
+    # 3 examples it could not place ended up (the batches were shuffled after the dedupe).
+    grouped, _ = epoch_order(ex, objective="sup", batch_size=batch, lengths=lengths, grouping_window=10)
+    assert sum(bool(_repeats(rows, grouped, k * batch, (k + 1) * batch)) for k in range(steps)) == 49
+    assert unplaced == 3 and len(with_repeats) == 1
+
+
+def test_length_grouping_bad_arguments():
+    ex = TrainingExamples(["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"one length per example \(3\), got shape \(2,\)"):
+        epoch_order(ex, objective="unsup", batch_size=1, lengths=[1, 2])
+    with pytest.raises(ValueError, match="grouping_window must be >= 1"):
+        epoch_order(ex, objective="unsup", batch_size=1, lengths=[1, 2, 3], grouping_window=0)
+    with pytest.raises(ValueError, match="pad_to_multiple_of must be >= 1"):
+        make_training_dataset(ex, lambda s: s, objective="unsup", batch_size=1, pad_to_multiple_of=0)
 
 
 # ----------------------------------------------------------------------------------------- tf.data batches
@@ -234,3 +314,119 @@ def test_bad_arguments_are_clear_errors():
         make_training_dataset(unsup, identity, objective="unsup", batch_size=0)
     with pytest.raises(ValueError, match="2 anchors but 1 positive"):
         make_training_dataset(TrainingExamples(["a", "b"], ["c"]), identity, objective="pair", batch_size=1)
+
+
+# ------------------------------------------------------------------------------- length grouping, real data
+@pytest.fixture(scope="module")
+def all_triplets(shared_data):
+    kornli = shared_data / "kornli"
+    return load_training_examples([str(kornli / "xnli.dev.ko.tsv"), str(kornli / "xnli.test.ko.tsv")], "sup")
+
+
+def _reference_lengths(tokenizer, examples, cap):
+    """`{field: [n]}` packed lengths from the Hugging Face tokenizer: [CLS] + pieces + [SEP], truncated to `cap`."""
+    fields = {"anchor": examples.anchors, "positive": examples.positives, "hard_negative": examples.hard_negatives}
+    return {f: np.minimum([len(e.ids) for e in tokenizer.encode_batch(v)], cap) for f, v in fields.items()}
+
+
+def _padding_fraction(batches):
+    real = sum(int(v["input_mask"].numpy().sum()) for b in batches for v in b.values())
+    total = sum(int(np.prod(v["input_mask"].shape)) for b in batches for v in b.values())
+    return 1 - real / total
+
+
+@pytest.mark.shared_data
+@pytest.mark.minilm
+def test_length_grouping_on_kornli_pads_less_and_resumes_exactly(all_triplets, minilm_dir):
+    seq_length, batch, multiple = 64, 64, 16
+    preprocessor = _text_preprocessor(minilm_dir, seq_length, dynamic=True)
+    tokenizer = _hf_tokenizer(minilm_dir)
+    reference = _reference_lengths(tokenizer, all_triplets, seq_length)
+    # The cached length pass measures what the batches will carry: the Hugging Face lengths, truncated.
+    lengths = field_lengths(all_triplets, preprocessor, objective="sup")
+    for field, want in reference.items():
+        np.testing.assert_array_equal(lengths[field], want, err_msg=field)
+    longest = np.max(np.stack(list(reference.values())), axis=0)
+    np.testing.assert_array_equal(example_lengths(all_triplets, preprocessor, objective="sup"), longest)
+
+    kwargs = dict(objective="sup", batch_size=batch, seed=3, epoch=1, length_grouping=True, pad_to_multiple_of=multiple)
+    grouped = list(make_training_dataset(all_triplets, preprocessor, **kwargs))
+    plain = list(make_training_dataset(all_triplets, preprocessor, objective="sup", batch_size=batch, seed=3, epoch=1))
+    assert len(grouped) == len(plain) == steps_per_epoch(len(all_triplets), batch) == 39
+
+    # The batches are those of the grouped order, each padded to its longest text rounded up to 16 (cap 64).
+    order, _ = epoch_order(all_triplets, objective="sup", batch_size=batch, seed=3, epoch=1, lengths=longest)
+    assert sorted(order.tolist()) == list(range(len(all_triplets)))
+    widths = []
+    for k, got in enumerate(grouped):
+        rows = order[k * batch : (k + 1) * batch]
+        width = min(-(-int(longest[rows].max()) // multiple) * multiple, seq_length)
+        widths.append(width)
+        for field, texts in (("anchor", all_triplets.anchors), ("hard_negative", all_triplets.hard_negatives)):
+            want = _hf_encode(tokenizer, [texts[i] for i in rows], width)
+            for name in INPUT_NAMES:
+                np.testing.assert_array_equal(got[field][name].numpy(), want[name], err_msg=f"batch {k} {field}")
+    assert set(widths) == {32, 48, 64}  # three XLA shapes for the whole epoch
+
+    # Measured on these files: a plain random batch is ~34% padding (most hold one text cut at 64 tokens);
+    # grouping by length brings it to ~29% with lengths rounded to 16, ~25% without rounding.
+    assert _padding_fraction(plain) == pytest.approx(0.336, abs=0.01)
+    assert _padding_fraction(grouped) == pytest.approx(0.290, abs=0.01)
+    unrounded = make_training_dataset(all_triplets, preprocessor, **{**kwargs, "pad_to_multiple_of": None})
+    assert _padding_fraction(list(unrounded)) == pytest.approx(0.251, abs=0.01)
+
+    # Resume: batches from start_batch=k are the tail of the full grouped epoch.
+    resumed = list(make_training_dataset(all_triplets, preprocessor, start_batch=30, **kwargs))
+    assert len(resumed) == 9
+    for got, want in zip(resumed, grouped[30:]):
+        for field in want:
+            for name in INPUT_NAMES:
+                np.testing.assert_array_equal(got[field][name].numpy(), want[field][name].numpy())
+
+
+@pytest.mark.shared_data
+@pytest.mark.minilm
+def test_anchors_padded_separately_from_the_candidates(all_triplets, minilm_dir):
+    seq_length, batch, multiple = 64, 64, 16
+    preprocessor = _text_preprocessor(minilm_dir, seq_length, dynamic=True)
+    tokenizer = _hf_tokenizer(minilm_dir)
+    reference = _reference_lengths(tokenizer, all_triplets, seq_length)
+    candidates = np.maximum(reference["positive"], reference["hard_negative"])
+    key = example_lengths(all_triplets, preprocessor, objective="sup", pad_anchors_separately=True)
+    np.testing.assert_array_equal(key, candidates * 2**16 + reference["anchor"])
+
+    kwargs = dict(objective="sup", batch_size=batch, seed=3, epoch=1, length_grouping=True,
+                  pad_to_multiple_of=multiple, pad_anchors_separately=True)
+    batches = list(make_training_dataset(all_triplets, preprocessor, **kwargs))
+    order, _ = epoch_order(all_triplets, objective="sup", batch_size=batch, seed=3, epoch=1, lengths=key)
+    texts = {"anchor": all_triplets.anchors, "positive": all_triplets.positives,
+             "hard_negative": all_triplets.hard_negatives}
+    rounded = lambda n: min(-(-int(n) // multiple) * multiple, seq_length)  # noqa: E731
+    shapes = set()
+    for k, got in enumerate(batches):
+        rows = order[k * batch : (k + 1) * batch]
+        widths = {"anchor": rounded(reference["anchor"][rows].max())}
+        widths["positive"] = widths["hard_negative"] = rounded(candidates[rows].max())
+        shapes.add((widths["anchor"], widths["positive"]))
+        for field, values in texts.items():
+            want = _hf_encode(tokenizer, [values[i] for i in rows], widths[field])
+            for name in INPUT_NAMES:
+                np.testing.assert_array_equal(got[field][name].numpy(), want[name], err_msg=f"batch {k} {field}")
+    # Measured: ~21% padding (one length per batch: ~29%) in 3 (anchor, candidate) shape pairs.
+    assert _padding_fraction(batches) == pytest.approx(0.211, abs=0.01)
+    assert len(shapes) <= 4
+    # Without grouping the candidates are still padded apart from the anchors, at random lengths.
+    plain = make_training_dataset(all_triplets, preprocessor, **{**kwargs, "length_grouping": False})
+    assert _padding_fraction(list(plain)) == pytest.approx(0.336, abs=0.02)
+
+
+@pytest.mark.shared_data
+@pytest.mark.minilm
+def test_pad_to_multiple_of_leaves_static_batches_alone(triplets, minilm_dir):
+    preprocessor = _text_preprocessor(minilm_dir, 40)
+    dataset = make_training_dataset(
+        triplets, preprocessor, objective="pair", batch_size=32, length_grouping=True, pad_to_multiple_of=16,
+        pad_anchors_separately=True,
+    )
+    for view in dataset.element_spec.values():
+        assert view["input_word_ids"].shape.as_list() == [32, 40]

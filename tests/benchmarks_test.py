@@ -1,0 +1,50 @@
+"""The benchmark scripts run end to end on the tiny checkpoint for two steps, so that they cannot rot.
+
+No timing is asserted here (speed is measured by the scripts themselves, figures in docs/benchmarks.md).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import FIXTURES, REPO_ROOT
+
+pytestmark = pytest.mark.shared_data
+
+
+def _run(args, timeout=900):
+    result = subprocess.run([sys.executable, *map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def test_train_throughput_runs_every_arm(shared_data, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
+    pytest.importorskip("datasets", reason="datasets (extra 'bench') not installed")
+    output = tmp_path / "throughput.json"
+    stdout = _run([
+        "benchmarks/train_throughput.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
+        "--batch_size", 8, "--steps", 2, "--chunk", 1, "--train_data", shared_data / "kornli" / "xnli.dev.ko.tsv",
+        "--tf_arm", "group=0,split=0", "--tf_arm", "group=1,split=1", "--output", output,
+    ])
+    record = json.loads(output.read_text())
+    names = [arm["name"] for arm in record["arms"]]
+    assert names == ["tf_simcse (no XLA, float32, dynamic padding)",
+                     "tf_simcse (no XLA, float32, length grouping, anchors apart)", "sentence-transformers"]
+    assert all(len(record["steps"][name]) == 2 for name in names)
+    for row in record["summary"]:
+        assert row["steps"] == 2 and row["sentences_per_s"] > 0, row
+    # One block for the one-pass arm; anchors and candidates as two blocks when encoded apart (and in ST).
+    one_pass, apart, st = (record["steps"][name][0]["shapes"] for name in names)
+    assert len({width for _, width in one_pass}) == 1
+    assert [rows for rows, _ in apart] == [rows for rows, _ in st] == [8, 8, 8]
+    assert "| sentence-transformers |" in stdout and "1.00x" in stdout
+
+
+def test_padding_counts_tokens_of_each_option(shared_data):
+    stdout = _run(["benchmarks/padding.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
+                   "--batch_size", 8, "--train_data", shared_data / "kornli" / "xnli.dev.ko.tsv"])
+    assert "length grouping" in stdout and "sentence-transformers" in stdout
