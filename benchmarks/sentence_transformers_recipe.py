@@ -85,10 +85,11 @@ def train_one(seed, args, examples, dev):
             args=SentenceTransformerTrainingArguments(
                 output_dir=out,
                 num_train_epochs=1,
+                max_steps=args.max_steps or -1,
                 per_device_train_batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
                 lr_scheduler_type="linear",
-                warmup_ratio=0.0,
+                warmup_steps=0,
                 weight_decay=0.0,
                 max_grad_norm=1.0,
                 dataloader_drop_last=True,
@@ -120,6 +121,7 @@ def main(argv=None):
     p.add_argument("--temperature", type=float, default=0.05)
     p.add_argument("--max_seq_length", type=int, default=64)
     p.add_argument("--eval_steps", type=int, default=13)
+    p.add_argument("--max_steps", type=int, help="stop early (a smoke run); default: one epoch")
     p.add_argument("--output", help="write the figures to this JSON file")
     args = p.parse_args(argv)
     if args.checkpoint is None:
@@ -132,7 +134,13 @@ def main(argv=None):
 
     examples = load_training_examples(train_data, "sup")
     dev = korsts_pairs(args.eval_data)
-    runs = [train_one(seed, args, examples, dev) for seed in (args.seed or [42])]
+    runs = []
+    for seed in args.seed or [42]:
+        runs.append(train_one(seed, args, examples, dev))
+        if args.output:  # after every seed, so that an interrupted run keeps what it has
+            record = {"command": "python benchmarks/sentence_transformers_recipe.py " + " ".join(sys.argv[1:]),
+                      "triplets": len(examples), "runs": runs}
+            pathlib.Path(args.output).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
     print("| seed | step 0 | " + " | ".join(f"step {h['step']}" for h in runs[0]["history"][1:])
           + " | best | train s |")
@@ -141,10 +149,6 @@ def main(argv=None):
         cells = " | ".join(f"{h['cosine_spearman']:.2f}" for h in r["history"])
         print(f"| {r['seed']} | {cells} | {r['best']['cosine_spearman']:.2f} (step {r['best']['step']}) |"
               f" {r['train_seconds']:.0f} |")
-    if args.output:
-        record = {"command": "python benchmarks/sentence_transformers_recipe.py " + " ".join(sys.argv[1:]),
-                  "triplets": len(examples), "runs": runs}
-        pathlib.Path(args.output).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -561,6 +561,8 @@ def build_parser():
                         "xla=0|1, group=0|1, multiple=N, precision=float32|mixed_bfloat16, static=0|1, "
                         "split=0|1 (encode_anchors_apart: anchors and candidates padded and encoded apart)")
     p.add_argument("--no_st", action="store_true", help="leave sentence-transformers out")
+    p.add_argument("--no_tf", action="store_true",
+                   help="sentence-transformers only (with --no_st in another process: each library alone)")
     p.add_argument("--steps", type=int, help="steps per arm (default: 39 = one epoch; bert_base 4)")
     p.add_argument("--chunk", type=int, default=3, help="steps an arm runs before the next arm's turn")
     p.add_argument("--onednn", type=int, choices=(0, 1), default=1,
@@ -612,6 +614,10 @@ def main(argv=None):
         ])]
     else:
         specs = [parse_spec(t, default) for t in (args.tf_arm or [""])]
+    if args.no_tf:
+        if bert_base or args.no_st:
+            raise SystemExit("--no_tf leaves only sentence-transformers: not with --config bert_base or --no_st")
+        specs = []
     arms = [TfArm(s, args, examples, "bert_base" if bert_base else "checkpoint") for s in specs]
     if not (bert_base or args.no_st):
         arms.append(StArm(args, examples))

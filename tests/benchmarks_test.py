@@ -48,3 +48,16 @@ def test_padding_counts_tokens_of_each_option(shared_data):
     stdout = _run(["benchmarks/padding.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
                    "--batch_size", 8, "--train_data", shared_data / "kornli" / "xnli.dev.ko.tsv"])
     assert "length grouping" in stdout and "sentence-transformers" in stdout
+
+
+def test_sentence_transformers_recipe_trains_and_scores(shared_data, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
+    pytest.importorskip("datasets", reason="datasets (extra 'bench') not installed")
+    output = tmp_path / "st.json"
+    _run(["benchmarks/sentence_transformers_recipe.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
+          "--batch_size", 8, "--max_steps", 2, "--eval_steps", 1, "--seed", 1,
+          "--train_data", shared_data / "kornli" / "xnli.dev.ko.tsv",
+          "--eval_data", shared_data / "korsts" / "sts-dev.tsv", "--output", output])
+    run = json.loads(output.read_text())["runs"][0]
+    assert [h["step"] for h in run["history"]] == [0, 1, 2]
+    assert all(-100 <= h["cosine_spearman"] <= 100 for h in run["history"])
