@@ -154,3 +154,16 @@ def test_length_grouping_reaches_the_training_batches(shared_data, tmp_path, apa
     widths = {view: grouped[view]["input_mask"].shape[1] for view in grouped}
     assert (widths["anchor"] != widths["positive"]) == apart, widths
     assert trainer.model.encode_anchors_apart == apart
+
+
+def test_batching_options_that_defeat_their_purpose_are_warned_about(shared_data, tmp_path):
+    from tf_simcse.trainer import _batching_warnings
+
+    sup = _config(shared_data, tmp_path, encode_anchors_apart=True)
+    assert _batching_warnings(sup, static_shapes=False) == []
+    assert "static shapes saves no padding" in _batching_warnings(sup, static_shapes=True)[0]
+    unsup = _config(shared_data, tmp_path, objective="unsup", encode_anchors_apart=True)
+    assert "no effect with objective 'unsup'" in _batching_warnings(unsup, static_shapes=False)[0]
+    xla = _config(shared_data, tmp_path, jit_compile=True)
+    assert "pad_to_multiple_of" in _batching_warnings(xla, static_shapes=False)[0]
+    assert _batching_warnings(_config(shared_data, tmp_path, jit_compile=True, pad_to_multiple_of=16), False) == []

@@ -38,7 +38,8 @@ class TrainConfig:
     max_seq_length: int = 32
     dedupe_in_batch: bool = False
     # Batch texts of similar token length together (within windows of `grouping_window` batches, batch order
-    # still random): less padding with dynamic shapes, ~1.4x faster on the CPU recipe (docs/benchmarks.md).
+    # still random): less padding with dynamic shapes, faster on the CPU recipe (docs/benchmarks.md). It also
+    # changes which texts meet as in-batch negatives.
     length_grouping: bool = False
     grouping_window: int = 64
     pad_to_multiple_of: typing.Optional[int] = None  # dynamic shapes + XLA: round lengths up, few compiles

@@ -47,6 +47,20 @@ def _log(message):
     print(f"[tf_simcse.train] {message}", file=sys.stderr, flush=True)
 
 
+def _batching_warnings(c, static_shapes):
+    """Option combinations that run but defeat their purpose (see docs/benchmarks.md)."""
+    out = []
+    if c.encode_anchors_apart and c.objective == "unsup":
+        out.append("encode_anchors_apart has no effect with objective 'unsup' (one view per example).")
+    if c.encode_anchors_apart and static_shapes:
+        out.append("encode_anchors_apart with static shapes saves no padding (every view is padded to "
+                   "max_seq_length) and splits the step into two smaller passes.")
+    if c.jit_compile and not static_shapes and c.pad_to_multiple_of is None:
+        out.append("XLA with dynamic shapes compiles the step once per batch length; set pad_to_multiple_of "
+                   "(e.g. 16) to keep the number of shapes small, or static_shapes.")
+    return out
+
+
 def _write_json(path, data):
     tmp = pathlib.Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
@@ -115,6 +129,8 @@ class Trainer:
             raise TrainingError(f"batch_size {c.batch_size} is not divisible by the {replicas} replicas.")
         _log(f"strategy {type(self.strategy).__name__} with {replicas} replica(s), precision {self.precision}, "
              f"static shapes {self.static_shapes}, XLA {c.jit_compile}")
+        for warning in _batching_warnings(c, self.static_shapes):
+            _log(f"warning: {warning}")
 
         self.examples = load_training_examples(c.train_data, c.objective)
         _log(f"training data: {json.dumps(self.examples.report, ensure_ascii=False)}")
