@@ -16,7 +16,6 @@ checkpoint tf_simcse's selection would keep, and "final" is step 39.
 """
 
 import argparse
-import csv
 import json
 import os
 import pathlib
@@ -28,17 +27,6 @@ import time
 DATA_DIR = pathlib.Path(
     os.environ.get("TF_SIMCSE_SHARED_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 )
-
-
-def korsts_pairs(path):
-    """(sentences1, sentences2, scores / 5) of a KorSTS TSV (columns genre, filename, year, id, score, s1, s2)."""
-    s1, s2, scores = [], [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            s1.append(row["sentence1"])
-            s2.append(row["sentence2"])
-            scores.append(float(row["score"]) / 5.0)
-    return s1, s2, scores
 
 
 def train_one(seed, args, examples, dev):
@@ -131,9 +119,11 @@ def main(argv=None):
     train_data = args.train_data or [str(DATA_DIR / "kornli" / f"xnli.{s}.ko.tsv") for s in ("dev", "test")]
 
     from tf_simcse.data.examples import load_training_examples
+    from tf_simcse.data.readers import read_korsts
 
     examples = load_training_examples(train_data, "sup")
-    dev = korsts_pairs(args.eval_data)
+    pairs = read_korsts(args.eval_data)  # the library's reader: the pairs tf_simcse's evaluation scores
+    dev = (pairs.sentences1, pairs.sentences2, (pairs.scores / 5.0).tolist())
     runs = []
     for seed in args.seed or [42]:
         runs.append(train_one(seed, args, examples, dev))

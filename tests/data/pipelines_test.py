@@ -329,6 +329,13 @@ def _reference_lengths(tokenizer, examples, cap):
     return {f: np.minimum([len(e.ids) for e in tokenizer.encode_batch(v)], cap) for f, v in fields.items()}
 
 
+def _kornli_setup(examples, minilm_dir, seq_length):
+    """(dynamic-length preprocessor, HF tokenizer, HF packed lengths per field) for the MiniLM vocab."""
+    tokenizer = _hf_tokenizer(minilm_dir)
+    return (_text_preprocessor(minilm_dir, seq_length, dynamic=True), tokenizer,
+            _reference_lengths(tokenizer, examples, seq_length))
+
+
 def _padding_fraction(batches):
     real = sum(int(v["input_mask"].numpy().sum()) for b in batches for v in b.values())
     total = sum(int(np.prod(v["input_mask"].shape)) for b in batches for v in b.values())
@@ -339,9 +346,7 @@ def _padding_fraction(batches):
 @pytest.mark.minilm
 def test_length_grouping_on_kornli_pads_less_and_resumes_exactly(all_triplets, minilm_dir):
     seq_length, batch, multiple = 64, 64, 16
-    preprocessor = _text_preprocessor(minilm_dir, seq_length, dynamic=True)
-    tokenizer = _hf_tokenizer(minilm_dir)
-    reference = _reference_lengths(tokenizer, all_triplets, seq_length)
+    preprocessor, tokenizer, reference = _kornli_setup(all_triplets, minilm_dir, seq_length)
     # The cached length pass measures what the batches will carry: the Hugging Face lengths, truncated.
     lengths = field_lengths(all_triplets, preprocessor, objective="sup")
     for field, want in reference.items():
@@ -388,9 +393,7 @@ def test_length_grouping_on_kornli_pads_less_and_resumes_exactly(all_triplets, m
 @pytest.mark.minilm
 def test_anchors_padded_separately_from_the_candidates(all_triplets, minilm_dir):
     seq_length, batch, multiple = 64, 64, 16
-    preprocessor = _text_preprocessor(minilm_dir, seq_length, dynamic=True)
-    tokenizer = _hf_tokenizer(minilm_dir)
-    reference = _reference_lengths(tokenizer, all_triplets, seq_length)
+    preprocessor, tokenizer, reference = _kornli_setup(all_triplets, minilm_dir, seq_length)
     candidates = np.maximum(reference["positive"], reference["hard_negative"])
     key = example_lengths(all_triplets, preprocessor, objective="sup", pad_anchors_separately=True)
     np.testing.assert_array_equal(key, candidates * 2**16 + reference["anchor"])
