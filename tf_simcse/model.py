@@ -25,6 +25,11 @@ on every replica, and DDP AVERAGES the replicas' gradients: its gradient is (1/N
 is nearly blind to a constant factor, but gradient clipping and epsilon are not. Here the gradient is the
 global-batch gradient itself, whatever the number of replicas.)
 
+Dropout. Each replica draws its own masks, seeded by (seed, step, global replica id) through
+`tf_simcse.replicas` (Keras alone would give every replica replica 0's masks). `train_batches` counts the batches
+`train_step` consumed, skipped float16 updates included: it is the step of those seeds and the trainer's data
+position.
+
 Logs: `loss` (the contrastive loss, plus `mlm_weight * mlm_loss` with `do_mlm`) and `accuracy` (in-batch top-1:
 the anchor's highest logit is its positive), running means over the epoch weighted by anchors (Keras's
 convention); with `do_mlm` also `mlm_loss`; and `batch_loss`, the global-batch loss of this step alone. A
@@ -36,7 +41,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
-from tf_simcse import distribute
+from tf_simcse import distribute, replicas
 from tf_simcse.losses import contrastive_loss, gather_across_replicas
 
 OBJECTIVES = ("unsup", "sup", "pair")
@@ -133,6 +138,13 @@ class SimCSE(keras.Model):
             )
             self.mlm_head.build((None, None, encoder.hidden_dim))
             self._mlm_seed = keras.random.SeedGenerator(seed, name="mlm_seed")
+        # Batches consumed by `train_step`, skipped updates included: the data position and the step of the
+        # dropout seeds. (The optimizer's `iterations` stays behind on a float16 overflow skip.) NONE
+        # aggregation: every replica adds 1 to its own copy, so the copies stay equal without a collective.
+        self.train_batches = keras.Variable(
+            0, dtype="int64", trainable=False, aggregation="none", name="train_batches"
+        )
+        self.dropout_layers = replicas.install_replica_dropout(encoder)
 
     # ------------------------------------------------------------------------------------------- batches
     def build(self, input_shape=None):
@@ -197,8 +209,10 @@ class SimCSE(keras.Model):
         """Embeds every view of a batch: returns `{"anchor": [b, d], "positive": ..., ...}` float32."""
         views = self._views(inputs)
         if self.encode_anchors_apart:
-            anchors = self.encoder(self._concat_views(views[:1]), training=training)
-            candidates = self.encoder(self._concat_views(views[1:]), training=training)
+            with replicas.dropout_pass(0):
+                anchors = self.encoder(self._concat_views(views[:1]), training=training)
+            with replicas.dropout_pass(1):
+                candidates = self.encoder(self._concat_views(views[1:]), training=training)
             parts = [anchors] + tf.split(candidates, len(views) - 1, axis=0)
         else:
             embeddings = self.encoder(self._concat_views(views), training=training)
@@ -216,15 +230,7 @@ class SimCSE(keras.Model):
         embeddings = self(batch, training=training)
         anchors = embeddings["anchor"]
         local_batch = tf.shape(anchors)[0]
-        ctx = tf.distribute.get_replica_context()
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            sizes = ctx.all_gather(tf.reshape(local_batch, [1]), axis=0)
-            before = tf.range(ctx.num_replicas_in_sync) < tf.cast(ctx.replica_id_in_sync_group, tf.int32)
-            label_offset = tf.reduce_sum(tf.where(before, sizes, tf.zeros_like(sizes)))
-            global_batch = tf.reduce_sum(sizes)
-        else:
-            label_offset = 0
-            global_batch = local_batch
+        label_offset, global_batch = replicas.global_batch_layout(local_batch)
         # ONE gather for everything: positives and hard negatives then come in the same replica order (anchor
         # i's own hard negative lands at column global_batch + label_offset + i), and the backward pass holds a
         # single cross-replica collective. With two independent differentiable gathers, each replica's tape may
@@ -256,9 +262,7 @@ class SimCSE(keras.Model):
             mlm_loss = mlm_sum / tf.maximum(mlm_count, 1.0)  # local mean, for the metric
             share = share + self.mlm_weight * mlm_sum / tf.maximum(mlm_global_count, 1.0)
             loss = loss + self.mlm_weight * mlm_loss
-        batch_loss = tf.stop_gradient(share)
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            batch_loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, batch_loss)
+        batch_loss = replicas.all_reduce_sum(tf.stop_gradient(share))
         stats = {
             "loss": loss,
             "accuracy": accuracy,
@@ -284,9 +288,7 @@ class SimCSE(keras.Model):
         # The seed generator's state is mirrored, so every replica would draw the same numbers: salt the seed with
         # the replica id so that replicas mask independently.
         seed = keras.random.randint((2,), 0, 2**30, seed=self._mlm_seed, dtype="int32")
-        ctx = tf.distribute.get_replica_context()
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            seed = seed + tf.stack([0, tf.cast(ctx.replica_id_in_sync_group, tf.int32)])
+        seed = seed + tf.stack([0, replicas.global_replica_id()])
         draws = tf.random.stateless_uniform(tf.concat([[3], tf.shape(ids)], 0), seed=seed)
         selected = tf.logical_and(eligible, draws[0] < self.mlm_probability)
         to_mask = tf.logical_and(selected, draws[1] < 0.8)
@@ -322,10 +324,7 @@ class SimCSE(keras.Model):
         inputs = self._concat_views(self._views(batch))
         masked_ids, selected = self.mask_tokens(inputs)
         local_sum, local_count = self.mlm_terms(inputs, masked_ids, selected, training=training)
-        global_count = local_count
-        ctx = tf.distribute.get_replica_context()
-        if ctx is not None and ctx.num_replicas_in_sync > 1:
-            global_count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(local_count))
+        global_count = replicas.all_reduce_sum(tf.stop_gradient(local_count))
         return local_sum, local_count, global_count
 
     def _update_metrics(self, stats):
@@ -351,7 +350,9 @@ class SimCSE(keras.Model):
     def train_step(self, data):
         batch = data[0] if isinstance(data, (tuple, list)) else data
         trainable = self.trainable_variables
-        with tf.GradientTape() as tape:
+        # This step's dropout masks: a function of (seed, batches trained, global replica id) only.
+        seed = replicas.step_seed(self.seed, self.train_batches.value)
+        with tf.GradientTape() as tape, replicas.dropout_seeds(seed):
             share, stats = self._replica_loss(batch, training=True)
             if self.losses:  # regularisers, if any: summed over replicas, hence the division
                 share = share + tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
@@ -360,6 +361,8 @@ class SimCSE(keras.Model):
         # Variables outside the embedding path (e.g. the backbone's unused pooled-output dense) have no gradient.
         pairs = [(g, v) for g, v in zip(grads, trainable) if g is not None]
         self.optimizer.apply_gradients(pairs)
+        # Counted whether or not the optimizer applied the update (a float16 overflow skips it).
+        self.train_batches.assign_add(1)
         return self._update_metrics(stats)
 
     def test_step(self, data):
