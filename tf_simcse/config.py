@@ -65,6 +65,9 @@ class TrainConfig:
     tpu: typing.Optional[str] = None
     precision: str = "auto"
     jit_compile: bool = False
+    # Train steps per compiled call (Keras `steps_per_execution`); None: 1, or on TPU the gcd of log_steps,
+    # eval_steps and checkpoint_steps (fewer host round trips).
+    steps_per_execution: typing.Optional[int] = None
     # --- bookkeeping
     output_dir: str = ""
     eval_steps: int = 125
@@ -101,6 +104,8 @@ class TrainConfig:
             bad("grouping_window", f"must be >= 1, got {self.grouping_window}")
         if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
             bad("pad_to_multiple_of", f"must be >= 1 (or null), got {self.pad_to_multiple_of}")
+        if self.steps_per_execution is not None and self.steps_per_execution < 1:
+            bad("steps_per_execution", f"must be >= 1 (or null), got {self.steps_per_execution}")
         if self.max_steps is not None and self.max_steps < 1:
             bad("max_steps", f"must be >= 1, got {self.max_steps}")
         if self.temperature <= 0:

@@ -18,6 +18,7 @@ Two Keras 3.15 behaviours under `MirroredStrategy` are corrected here, both beca
    gradient a single device would clip. `AdamW` here clips after the cross-replica sum.
 """
 
+import json
 import math
 import os
 
@@ -89,6 +90,10 @@ def resolve_strategy(name="auto", tpu=None):
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown --strategy {name!r}: choose one of {', '.join(STRATEGIES)}.")
+    if name == "multiworker":
+        # First: its collectives are configured when it is created, before anything initialises the runtime
+        # (listing devices, as the other branches do, would).
+        return multiworker_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         if tpu is not None or _tpu_present():
@@ -108,11 +113,45 @@ def resolve_strategy(name="auto", tpu=None):
         if gpus:
             return _mirrored_strategy()
         return _mirrored_strategy([d.name for d in tf.config.list_logical_devices("CPU")])
-    if name == "tpu":
-        return _tpu_strategy(tpu)
+    return _tpu_strategy(tpu)
+
+
+def tf_config_from_cluster_spec(cluster_spec):
+    """Vertex AI's `CLUSTER_SPEC` (custom containers) as a `TF_CONFIG` dict.
+
+    Vertex names its pools `workerpool0` (the primary replica: the chief), `workerpool1` (workers),
+    `workerpool2` (parameter servers) and `workerpool3` (evaluators).
+    """
+    roles = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
+    spec = json.loads(cluster_spec) if isinstance(cluster_spec, str) else cluster_spec
+    cluster = {roles.get(pool, pool): list(hosts) for pool, hosts in spec.get("cluster", {}).items() if hosts}
+    task = spec.get("task", {})
+    return {"cluster": cluster, "task": {"type": roles.get(task.get("type"), task.get("type")),
+                                         "index": int(task.get("index", 0))}}
+
+
+def multiworker_strategy():
+    """`MultiWorkerMirroredStrategy` configured by `TF_CONFIG` (Kubeflow TFJob, Vertex AI prebuilt containers) or,
+    without it, by Vertex AI's `CLUSTER_SPEC`; a single worker when neither is set."""
+    if "TF_CONFIG" not in os.environ and os.environ.get("CLUSTER_SPEC"):
+        os.environ["TF_CONFIG"] = json.dumps(tf_config_from_cluster_spec(os.environ["CLUSTER_SPEC"]))
     if "TF_CONFIG" not in os.environ:
-        tf.get_logger().warning("--strategy multiworker without TF_CONFIG: running as a single worker.")
+        tf.get_logger().warning("--strategy multiworker without TF_CONFIG or CLUSTER_SPEC: running as a single worker.")
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def worker_role(strategy):
+    """`(is_chief, task_type, task_id)` of this process: the chief writes the run's files, the others do not.
+
+    Single-process strategies are their own chief. Under `MultiWorkerMirroredStrategy` the chief is the `chief`
+    task or, in a cluster without one, worker 0 (TensorFlow's rule, which `extended.should_checkpoint` follows).
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    task_id = getattr(resolver, "task_id", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or task_type is None:
+        return True, task_type, task_id
+    return bool(strategy.extended.should_checkpoint), task_type, int(task_id or 0)
 
 
 def is_tpu_strategy(strategy):

@@ -1,25 +1,35 @@
 """The training run: config -> data -> SimCSE model -> fit with evaluation, checkpoints and resume.
 
-Output directory (a contract, see DESIGN.md):
-    config.json       the resolved TrainConfig (a rerun with a different config into the same dir is refused)
-    checkpoints/      tf.train checkpoints: weights, optimizer, step, dropout RNG state — rerunning the same
-                      command after a kill resumes from the newest one
-    best/             the Encoder (save_pretrained layout) with the best dev figure so far
-    logs/             TensorBoard scalars (loss, learning rate, eval figures)
-    metrics.json      data report, every evaluation, the best step and figure, final test figures
-    trainer_state.json  bookkeeping for resume (best so far, evaluation history)
+Output directory (a contract, see DESIGN.md); any path `tf.io.gfile` understands (local, `gs://`, `s3://`,
+`hdfs://` where tensorflow-io provides it, `ram://`):
+    config.json       the resolved TrainConfig (a rerun with a different config into the same dir is refused
+                      once the run has a checkpoint; before that, the rerun replaces it)
+    checkpoints/      tf.train checkpoints: weights, optimizer, batches trained, dropout RNG state — rerunning the
+                      same command after a kill resumes from the newest one
+    best/             the Encoder (save_pretrained layout) with the best dev figure so far (the last step when
+                      there is no --eval_data)
+    logs/             TensorBoard scalars (loss, learning rate, skipped float16 steps, eval figures)
+    metrics.json      data report, every evaluation, the best step and figure, skipped steps, final test figures
+    trainer_state.json  bookkeeping for resume (best so far, evaluation history, losses)
 
-Resume is exact on CPU: the epoch order is a permutation seeded by (seed, epoch), a resumed run starts at the
-batch after the checkpoint, and the dropout RNG (Keras SeedGenerator state, which tf.train.Checkpoint does not
-track on its own) is saved with the weights.
+Steps. The step counter, the data position, the eval/checkpoint cadence and the resume point all count consumed
+batches (`SimCSE.train_batches`), not optimizer updates: a float16 step skipped for overflow is still a step
+(logged and counted as `skipped_steps`), so no batch is trained twice and no step is logged twice.
+
+Resume is exact: the epoch order is a permutation seeded by (seed, epoch), a resumed run starts at the batch
+after the checkpoint, and the dropout masks are a function of (seed, step, global replica id).
+
+Several workers (`MultiWorkerMirroredStrategy`): every worker builds the same global batches and feeds its
+replicas their slices of them, so the global batch holds the examples, in the order, one worker would see. Only
+the chief evaluates and writes config.json, metrics.json, trainer_state.json, best/, logs/ and the export; every
+worker saves checkpoints (TensorFlow's rule), the others into a temporary directory they delete, and all of them
+resume from the chief's checkpoints/ (the output directory must be shared: a bucket or a shared disk).
 """
 
-import dataclasses
 import json
 import math
 import os
-import pathlib
-import shutil
+import posixpath
 import sys
 import time
 
@@ -35,7 +45,8 @@ LOGS_DIR = "logs"
 STATE_FILE = "trainer_state.json"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
-# Changing these between a run and its resume does not change what is computed up to the checkpoint.
+# Changing these between a run and its resume does not change what is computed up to the checkpoint. (A change
+# of max_steps / epochs that moves the end of the learning-rate schedule is refused in `Trainer.run`.)
 RESUME_TOLERANT_FIELDS = ("max_steps", "epochs", "eval_steps", "checkpoint_steps", "log_steps", "export", "test_data")
 
 
@@ -61,10 +72,23 @@ def _batching_warnings(c, static_shapes):
     return out
 
 
+# ------------------------------------------------------------------------------------ files (tf.io.gfile)
+def _join(*parts):
+    # os.path.join keeps "gs://bucket" intact (pathlib would turn it into "gs:/bucket").
+    return posixpath.join(*parts) if "://" in parts[0] else os.path.join(*parts)
+
+
+def _read_json(path):
+    with tf.io.gfile.GFile(path, "r") as f:
+        return json.loads(f.read())
+
+
 def _write_json(path, data):
-    tmp = pathlib.Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Writes `data` to `path` through a temporary sibling and a rename (atomic on local disks)."""
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def _json_default(value):
@@ -75,14 +99,29 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def prepare_output_dir(config):
-    """Creates the output dir, or checks that an existing run there was made with the same config."""
-    out = pathlib.Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config_file = out / CONFIG_FILE
-    if config_file.exists():
-        previous = json.loads(config_file.read_text(encoding="utf-8"))
-        current = config.to_dict()
+def _remove_tree(path):
+    if tf.io.gfile.exists(path):
+        tf.io.gfile.rmtree(path)
+
+
+def _is_resumable(out):
+    return tf.train.latest_checkpoint(_join(str(out), CHECKPOINTS_DIR)) is not None
+
+
+def prepare_output_dir(config, write=True):
+    """Creates the output dir, or checks that the run there was made with the same config; returns its path.
+
+    A directory without a checkpoint holds no training to protect (a run that failed before its first step):
+    its config and state are replaced. `write=False` (workers other than the chief) only checks.
+    """
+    out = str(config.output_dir)
+    config_file = _join(out, CONFIG_FILE)
+    current = config.to_dict()
+    if tf.io.gfile.exists(config_file) and _is_resumable(out):
+        try:
+            previous = _read_json(config_file)
+        except (ValueError, tf.errors.OpError) as e:
+            raise TrainingError(f"{config_file} is unreadable ({e}); choose a new --output_dir.") from None
         changed = sorted(
             k for k in set(previous) | set(current)
             if k not in RESUME_TOLERANT_FIELDS and previous.get(k) != current.get(k)
@@ -93,13 +132,52 @@ def prepare_output_dir(config):
                 f"{out} holds a run with a different config ({details}). Resume it with the same options, "
                 f"or choose a new --output_dir."
             )
-    _write_json(config_file, config.to_dict())
+    if write:
+        tf.io.gfile.makedirs(out)
+        if not _is_resumable(out) and tf.io.gfile.exists(_join(out, STATE_FILE)):
+            tf.io.gfile.remove(_join(out, STATE_FILE))  # bookkeeping of a run that never checkpointed
+        _write_json(config_file, current)
     return out
 
 
 def dropout_rng_variables(model):
-    """Keras 3 keeps dropout RNG in SeedGenerator state variables, which tf.train.Checkpoint does not track."""
+    """Keras 3 keeps RNG state in SeedGenerator state variables, which tf.train.Checkpoint does not track.
+
+    Training dropout no longer depends on them (see `tf_simcse.replicas`), but the MLM masking does, and a
+    model used outside the trainer's steps falls back to them.
+    """
     return sorted((v for v in model.variables if "seed_generator_state" in v.path), key=lambda v: v.path)
+
+
+def _default_steps_per_execution(c, on_tpu):
+    """1 off TPU; on TPU the largest count that keeps logging, evaluation and checkpoints on their steps."""
+    if c.steps_per_execution is not None:
+        return c.steps_per_execution
+    if not on_tpu:
+        return 1
+    return math.gcd(math.gcd(c.log_steps, c.eval_steps), c.checkpoint_steps)
+
+
+def _replica_slices(global_batches, input_context, global_batch_size):
+    """This worker's share of every global batch: one element per local replica, replica order.
+
+    Replica g (global id) gets rows [g*b, (g+1)*b) of each global batch, as `MirroredStrategy` splits a batch
+    on one worker, so any layout of workers x devices sees the same examples per replica.
+    """
+    replicas = input_context.num_replicas_in_sync
+    workers = input_context.num_input_pipelines
+    local = replicas // workers
+    per_replica = global_batch_size // replicas
+    first = input_context.input_pipeline_id * local
+
+    def split(batch):
+        stacked = tf.nest.map_structure(
+            lambda x: tf.stack([x[(first + r) * per_replica:(first + r + 1) * per_replica] for r in range(local)]),
+            batch,
+        )
+        return tf.data.Dataset.from_tensor_slices(stacked)
+
+    return global_batches.flat_map(split)
 
 
 class Trainer:
@@ -118,17 +196,22 @@ class Trainer:
         from tf_simcse.model import SimCSE
 
         c = self.config
-        self.out = prepare_output_dir(c)
-        keras.utils.set_random_seed(c.seed)
+        # The strategy first: MultiWorkerMirroredStrategy must exist before anything initialises the runtime.
         self.strategy = distribute.resolve_strategy(c.strategy, tpu=c.tpu)
+        self.is_chief, task_type, task_id = distribute.worker_role(self.strategy)
+        self.out = prepare_output_dir(c, write=self.is_chief)
+        keras.utils.set_random_seed(c.seed)
         self.precision = distribute.resolve_precision(c.precision, strategy=self.strategy)
-        on_tpu = isinstance(self.strategy, tf.distribute.TPUStrategy)
+        on_tpu = distribute.is_tpu_strategy(self.strategy)
         self.static_shapes = on_tpu if c.static_shapes is None else c.static_shapes
+        self.steps_per_execution = _default_steps_per_execution(c, on_tpu)
         replicas = self.strategy.num_replicas_in_sync
         if c.batch_size % replicas:
             raise TrainingError(f"batch_size {c.batch_size} is not divisible by the {replicas} replicas.")
-        _log(f"strategy {type(self.strategy).__name__} with {replicas} replica(s), precision {self.precision}, "
-             f"static shapes {self.static_shapes}, XLA {c.jit_compile}")
+        worker = "" if task_type is None else f", this worker {task_type}:{task_id}{' (chief)' if self.is_chief else ''}"
+        _log(f"strategy {type(self.strategy).__name__} with {replicas} replica(s){worker}, precision "
+             f"{self.precision}, static shapes {self.static_shapes}, XLA {c.jit_compile}, steps per execution "
+             f"{self.steps_per_execution}")
         for warning in _batching_warnings(c, self.static_shapes):
             _log(f"warning: {warning}")
 
@@ -185,7 +268,9 @@ class Trainer:
                 global_clipnorm=c.max_grad_norm,
                 precision=self.precision,
             )
-            self.model.compile(optimizer=self.optimizer, jit_compile=c.jit_compile)
+            self.model.compile(
+                optimizer=self.optimizer, jit_compile=c.jit_compile, steps_per_execution=self.steps_per_execution
+            )
             self.optimizer.build(self.model.trainable_variables)
 
         # The packer of the training pipeline: static (TPU/XLA) or dynamic padding, same tokenizer as encode().
@@ -198,19 +283,29 @@ class Trainer:
             dynamic=not self.static_shapes,
         )
         rng = tf.train.Checkpoint(**{f"v{i}": v.value for i, v in enumerate(dropout_rng_variables(self.model))})
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, dropout_rng=rng)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.out / CHECKPOINTS_DIR), max_to_keep=2)
-        self.writer = tf.summary.create_file_writer(str(self.out / LOGS_DIR))
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, dropout_rng=rng, train_batches=self.model.train_batches.value
+        )
+        self.checkpoint_dir = _join(self.out, CHECKPOINTS_DIR)
+        if self.is_chief:
+            directory = self.checkpoint_dir
+        else:  # TensorFlow's multi-worker rule: every worker saves; the others into a directory they delete
+            directory = _join(self.out, f".worker-{task_type}-{task_id}-checkpoints")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
+        self.writer = (tf.summary.create_file_writer(_join(self.out, LOGS_DIR)) if self.is_chief
+                       else tf.summary.create_noop_writer())
 
     # ------------------------------------------------------------------------------------- bookkeeping
     def _load_state(self, step):
-        state_file = self.out / STATE_FILE
-        state = {"best_step": None, "best_value": None, "history": [], "losses": []}
-        if state_file.exists():
-            state.update(json.loads(state_file.read_text(encoding="utf-8")))
+        state_file = _join(self.out, STATE_FILE)
+        state = {"best_step": None, "best_value": None, "history": [], "losses": [], "skipped": [],
+                 "total_steps": self.total_steps}
+        if self.is_chief and step > 0 and tf.io.gfile.exists(state_file):
+            state.update(_read_json(state_file))
         # Anything recorded after the checkpoint we resume from will be recomputed.
         state["history"] = [h for h in state["history"] if h["step"] <= step]
         state["losses"] = [x for x in state["losses"] if x[0] <= step]
+        state["skipped"] = [x for x in state.get("skipped", []) if x <= step]
         if state["best_step"] is not None and state["best_step"] > step:
             candidates = [h for h in state["history"] if h.get(self._metric_key) is not None]
             best = max(candidates, key=lambda h: h[self._metric_key], default=None)
@@ -224,6 +319,16 @@ class Trainer:
             return None
         return f"{self.eval_tasks[0].label}/{self.config.metric_for_best_model}"
 
+    @property
+    def step(self):
+        """Batches trained so far (skipped float16 updates included): the run's step counter."""
+        return int(self.model.train_batches.numpy())
+
+    @property
+    def skipped_steps(self):
+        """Steps whose update the loss-scale optimizer skipped (gradients overflowed in float16)."""
+        return self.step - int(self.optimizer.iterations.numpy())
+
     def evaluate(self, tasks):
         from tf_simcse.evaluation.tasks import run_task
 
@@ -235,7 +340,7 @@ class Trainer:
         return figures
 
     def _evaluate_and_select(self, step):
-        if not self.eval_tasks:
+        if not self.eval_tasks or not self.is_chief:
             return
         start = time.time()
         figures = self.evaluate(self.eval_tasks)
@@ -260,19 +365,43 @@ class Trainer:
         self._save_state()
 
     def _save_best(self):
-        tmp = self.out / (BEST_DIR + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        """best/ <- the current encoder, through a temporary sibling (the previous best/ stays until it is done)."""
+        tmp = _join(self.out, BEST_DIR + ".tmp")
+        _remove_tree(tmp)
         self.encoder.save_pretrained(tmp)
-        final = self.out / BEST_DIR
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+        final = _join(self.out, BEST_DIR)
+        _remove_tree(final)
+        tf.io.gfile.rename(tmp, final)
 
     def _save_state(self):
-        _write_json(self.out / STATE_FILE, self.state)
+        if self.is_chief:
+            _write_json(_join(self.out, STATE_FILE), self.state)
 
     def _save_checkpoint(self, step):
         self.manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            _remove_tree(self.manager.directory)
         self._save_state()
+
+    def _restore(self):
+        """Restores the newest checkpoint of the chief's checkpoints/ (every worker reads the same one)."""
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        if latest is None:
+            return None
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        if int(self.model.train_batches.numpy()) == 0 and int(self.optimizer.iterations.numpy()) > 0:
+            # A checkpoint written before batches were counted apart from updates (no skips were recorded).
+            self.model.train_batches.assign(self.optimizer.iterations.numpy())
+        return latest
+
+    def _distribute(self, dataset):
+        """Multi-replica: every replica's slice of each global batch (see `_replica_slices`)."""
+        if self.strategy.num_replicas_in_sync == 1:
+            return dataset
+        batch_size = self.config.batch_size
+        return self.strategy.distribute_datasets_from_function(
+            lambda ctx: _replica_slices(dataset, ctx, batch_size)
+        )
 
     # --------------------------------------------------------------------------------------------- run
     def run(self, callbacks=()):
@@ -282,17 +411,26 @@ class Trainer:
         extra_callbacks = list(callbacks)
         self._build()
         c = self.config
-        restored = self.manager.restore_or_initialize()
-        step = int(self.optimizer.iterations.numpy())
+        restored = self._restore()
+        step = self.step
         self.state = self._load_state(step)
         if restored:
+            scheduled = self.state.get("total_steps", self.total_steps)
+            if scheduled != self.total_steps:
+                raise TrainingError(
+                    f"{self.out} holds a run scheduled for {scheduled} steps (its learning rate decays to 0 at "
+                    f"step {scheduled}); --max_steps/--epochs now give {self.total_steps}. Resume with the options "
+                    f"of that run, or start a new --output_dir (with --model {_join(self.out, BEST_DIR)} to train "
+                    f"on from its model)."
+                )
             _log(f"resuming from {restored} at step {step}")
+        self.state["total_steps"] = self.total_steps
         if step >= self.total_steps:
             _log(f"nothing to train: the run is already at step {step} of {self.total_steps}")
         elif step == 0:
             self._evaluate_and_select(0)  # the starting point is a candidate too, and the baseline figure
 
-        callback = _StepCallback(self)
+        callback = _StepCallback(self, step)
         while step < self.total_steps:
             epoch, start_batch = divmod(step, self.steps_per_epoch)
             remaining = min(self.steps_per_epoch - start_batch, self.total_steps - step)
@@ -313,7 +451,7 @@ class Trainer:
             ).take(remaining)
             _log(f"epoch {epoch + 1}/{c.epochs}: steps {step + 1}..{step + remaining} of {self.total_steps}")
             self.model.fit(
-                dataset,
+                self._distribute(dataset),
                 epochs=1,
                 shuffle=False,  # the pipeline's seeded order is the order (exact resume)
                 verbose=1 if sys.stderr.isatty() else 0,
@@ -321,12 +459,17 @@ class Trainer:
             )
             if callback.failure:
                 raise TrainingError(callback.failure)
-            step = int(self.optimizer.iterations.numpy())
+            step = self.step
 
+        if not self.eval_tasks and self.is_chief:
+            self.state["best_step"], self.state["best_value"] = step, None
+            self._save_best()
+            _log(f"no --eval_data: best/ holds the model of the last step ({step})")
         last = self.state["history"][-1]["step"] if self.state["history"] else None
         if self.eval_tasks and last != step:
             self._evaluate_and_select(step)
-        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        if latest is None or not latest.endswith(f"-{step}"):
             self._save_checkpoint(step)
         return self._finish(step)
 
@@ -337,8 +480,8 @@ class Trainer:
 
         start = time.time()
         export_dir = export_model(
-            Encoder.from_pretrained(self.out / BEST_DIR),
-            self.out / "export",
+            Encoder.from_pretrained(_join(self.out, BEST_DIR)),
+            _join(self.out, "export"),
             model_card=training_model_card(self.out),
         )
         _log(f"exported TF Hub SavedModels to {export_dir} [{time.time() - start:.0f}s]")
@@ -346,6 +489,7 @@ class Trainer:
     def _finish(self, step):
         report = {
             "steps": step,
+            "skipped_steps": self.skipped_steps,
             "train_examples": len(self.examples.anchors),
             "data_report": self.examples.report,
             "selection_metric": self._metric_key,
@@ -353,38 +497,45 @@ class Trainer:
             "best_value": self.state["best_value"],
             "evaluations": self.state["history"],
         }
-        if self.test_tasks and (self.out / BEST_DIR).exists():
+        if not self.is_chief:
+            _log(f"done: {step} steps (worker; the chief writes the run's files)")
+            return report
+        best_dir = _join(self.out, BEST_DIR)
+        if self.test_tasks and tf.io.gfile.exists(best_dir):
             from tf_simcse.encoders.encoder import Encoder
-
-            best = Encoder.from_pretrained(self.out / BEST_DIR)
-            report["test"] = {}
             from tf_simcse.evaluation.tasks import run_task
 
-            for task in self.test_tasks:
-                report["test"][task.label] = run_task(best, task, data=self.task_data[task])
-        _write_json(self.out / METRICS_FILE, report)
-        if self.config.export and (self.out / BEST_DIR).exists():
+            best = Encoder.from_pretrained(best_dir)
+            report["test"] = {task.label: run_task(best, task, data=self.task_data[task]) for task in self.test_tasks}
+        metrics_file = _join(self.out, METRICS_FILE)
+        _write_json(metrics_file, report)
+        if self.config.export and tf.io.gfile.exists(best_dir):
             self._export()
-        _log(f"done: {step} steps; best {self._metric_key} = {self.state['best_value']} at step "
-             f"{self.state['best_step']}; wrote {self.out / METRICS_FILE}")
+        _log(f"done: {step} steps ({report['skipped_steps']} skipped); best {self._metric_key} = "
+             f"{self.state['best_value']} at step {self.state['best_step']}; wrote {metrics_file}")
         return report
 
 
-def _is_resumable(out):
-    return tf.train.latest_checkpoint(str(pathlib.Path(out) / CHECKPOINTS_DIR)) is not None
-
-
 class _StepCallback(keras.callbacks.Callback):
-    """Per optimizer step: loss log, NaN guard, periodic evaluation and checkpoints."""
+    """After each execution (`steps_per_execution` steps): loss log, NaN guard, skipped steps, periodic evaluation
+    and checkpoints. With steps_per_execution > 1 an evaluation or checkpoint falls on the first step that
+    reaches or passes each multiple of eval_steps / checkpoint_steps."""
 
-    def __init__(self, trainer):
+    def __init__(self, trainer, step):
         super().__init__()
         self.trainer = trainer
         self.failure = None
+        self.previous = step
 
     def on_train_batch_end(self, batch, logs=None):
         t = self.trainer
-        step = int(t.optimizer.iterations.numpy())
+        c = t.config
+        step, previous = t.step, self.previous
+        self.previous = step
+
+        def reached(every):
+            return previous // every < step // every
+
         loss = float((logs or {}).get("batch_loss", (logs or {}).get("loss", float("nan"))))
         if not math.isfinite(loss):
             good = t.manager.latest_checkpoint or "none (no checkpoint was written yet)"
@@ -395,14 +546,22 @@ class _StepCallback(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         t.state["losses"].append([step, loss])
+        skipped = t.skipped_steps
+        if skipped > len(t.state["skipped"]):
+            t.state["skipped"].append(step)
+            scale = getattr(t.optimizer, "dynamic_scale", None)
+            _log(f"step {step}: float16 gradients overflowed on a replica; the update was skipped on all of "
+                 f"them{'' if scale is None else f' (loss scale now {float(scale.numpy()):g})'}; {skipped} "
+                 f"skipped so far")
         with t.writer.as_default(step=step):
             tf.summary.scalar("train/loss", loss)
             tf.summary.scalar("train/learning_rate", float(_current_lr(t.optimizer)))
-        if not sys.stderr.isatty() and step % t.config.log_steps == 0:
+            tf.summary.scalar("train/skipped_steps", skipped)
+        if not sys.stderr.isatty() and reached(c.log_steps):
             _log(f"step {step}/{t.total_steps}: loss {loss:.4f}")
-        if step % t.config.eval_steps == 0 and step < t.total_steps:
+        if reached(c.eval_steps) and step < t.total_steps:
             t._evaluate_and_select(step)
-        if step % t.config.checkpoint_steps == 0:
+        if reached(c.checkpoint_steps):
             t._save_checkpoint(step)
 
 
