@@ -139,10 +139,11 @@ class SimCSE(keras.Model):
             self.mlm_head.build((None, None, encoder.hidden_dim))
             self._mlm_seed = keras.random.SeedGenerator(seed, name="mlm_seed")
         # Batches consumed by `train_step`, skipped updates included: the data position and the step of the
-        # dropout seeds. (The optimizer's `iterations` stays behind on a float16 overflow skip.) NONE
-        # aggregation: every replica adds 1 to its own copy, so the copies stay equal without a collective.
+        # dropout seeds. (The optimizer's `iterations` stays behind on a float16 overflow skip.) Aggregated like
+        # `iterations` (first replica's update, applied on every device): a replica updating its own copy
+        # (NONE) is refused by XLA when one program spans the devices ("variable on a different device").
         self.train_batches = keras.Variable(
-            0, dtype="int64", trainable=False, aggregation="none", name="train_batches"
+            0, dtype="int64", trainable=False, aggregation="only_first_replica", name="train_batches"
         )
         self.dropout_layers = replicas.install_replica_dropout(encoder)
 
@@ -361,8 +362,11 @@ class SimCSE(keras.Model):
         # Variables outside the embedding path (e.g. the backbone's unused pooled-output dense) have no gradient.
         pairs = [(g, v) for g, v in zip(grads, trainable) if g is not None]
         self.optimizer.apply_gradients(pairs)
-        # Counted whether or not the optimizer applied the update (a float16 overflow skips it).
-        self.train_batches.assign_add(1)
+        # Counted whether or not the optimizer applied the update (a float16 overflow skips it). The data
+        # dependency keeps the count from moving when the iterator runs dry inside a compiled step (nothing else
+        # orders this update after `get_next`).
+        with tf.control_dependencies([share]):
+            self.train_batches.assign_add(1)
         return self._update_metrics(stats)
 
     def test_step(self, data):
