@@ -92,7 +92,7 @@ def peer_server(args):
 class Server:
     def __init__(self, name, batching, command, log_path):
         self.name, self.batching, self.log_path = name, batching, log_path
-        self._log = open(log_path, "w", encoding="utf-8")
+        self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (the server's stderr while it runs)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
                    HF_HUB_OFFLINE="1")
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -202,9 +202,12 @@ def markdown(rows):
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         other = peer.get((r["batching"], r["clients"]))
-        ratio = f"{r['sentences_per_s'] / other['sentences_per_s']:.2f}x" if other and other["sentences_per_s"] else "-"
-        lines.append(f"| {r['server']} | {r['batching']} | {r['clients']} | {r['requests_per_s']:,.1f} | "
-                     f"{r['sentences_per_s']:,.1f} | {r['p50_ms']:,.1f} | {r['p99_ms']:,.1f} | {ratio} | {r['errors']} |")
+        ratio = "-"
+        if other and other["sentences_per_s"]:
+            ratio = f"{r['sentences_per_s'] / other['sentences_per_s']:.2f}x"
+        figures = [f"{r[k]:,.1f}" for k in ("requests_per_s", "sentences_per_s", "p50_ms", "p99_ms")]
+        lines.append(f"| {r['server']} | {r['batching']} | {r['clients']} | {' | '.join(figures)} | {ratio} | "
+                     f"{r['errors']} |")
     return "\n".join(lines)
 
 
@@ -281,9 +284,11 @@ def main(argv=None):
         export_dir = args.export
         if export_dir is None:
             export_dir = work / "export"
-            log(f"exporting {args.checkpoint} to {export_dir}")
+            # sentence-transformers pools a checkpoint without a pooling config by the mean: so does the export.
+            pooler = [] if (args.checkpoint / "1_Pooling" / "config.json").exists() else ["--pooler", "avg"]
+            log(f"exporting {args.checkpoint} to {export_dir} {' '.join(pooler)}")
             subprocess.run([sys.executable, "-m", "tf_simcse.export", "--model", str(args.checkpoint), "--output",
-                            str(export_dir)], check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
+                            str(export_dir), *pooler], check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
         servers = start_servers(args, export_dir, work)
         try:
             for server in servers:

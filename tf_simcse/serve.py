@@ -23,7 +23,8 @@ to stderr.
 
 Example:
   python -m tf_simcse.serve --model runs/kornli_sup
-  curl -s localhost:8000/v1/similarity -d '{"sentence1": "한 남자가 음식을 먹는다.", "sentence2": "한 남자가 빵을 먹는다."}'
+  curl -s localhost:8000/v1/similarity \\
+      -d '{"sentence1": "한 남자가 음식을 먹는다.", "sentence2": "한 남자가 빵을 먹는다."}'
 """
 
 import argparse
@@ -111,7 +112,9 @@ def main(argv=None):
         import orjson  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as e:
-        raise SystemExit(f"error: the server needs the 'serve' extra ({e.name} is missing): pip install 'tf_simcse[serve]'")
+        raise SystemExit(
+            f"error: the server needs the 'serve' extra ({e.name} is missing): pip install \"tf_simcse[serve]\""
+        )
     _cli.quiet_tensorflow()
     from tf_simcse.exporting import read_decision_threshold
     from tf_simcse.serving import server

@@ -22,7 +22,7 @@ class ServeProcess:
         self.log_path = log_path
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
         env.pop("TF_SIMCSE_API_KEY", None)
-        self._log = open(log_path, "w", encoding="utf-8")
+        self._log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (the server's stderr while it runs)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tf_simcse.serve", *map(str, args), "--port", "0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log, cwd=REPO_ROOT, env=env,
@@ -42,7 +42,8 @@ class ServeProcess:
                     self.url = match.group(1)
                     return self.url
             if self.process.poll() is not None:
-                raise AssertionError(f"the server exited with {self.process.returncode}:\n" + "\n".join(self.lines()[-30:]))
+                tail = "\n".join(self.lines()[-30:])
+                raise AssertionError(f"the server exited with {self.process.returncode}:\n{tail}")
             time.sleep(0.2)
         raise AssertionError("the server did not start in time:\n" + "\n".join(self.lines()[-30:]))
 
@@ -106,4 +107,6 @@ SAVED_MODEL_CLI = (
     "import sys, tensorflow_text; from tensorflow.python.tools import saved_model_cli; "
     "sys.argv[0] = 'saved_model_cli'; saved_model_cli.main()"
 )
-TF_SERVING_SENTENCES = ["A man is playing a guitar.", "", "한국어 문장 임베딩을 학습합니다.", 'Mixed 한국어 English 😀 "quoted"']
+TF_SERVING_SENTENCES = [
+    "A man is playing a guitar.", "", "한국어 문장 임베딩을 학습합니다.", 'Mixed 한국어 English 😀 "quoted"'
+]

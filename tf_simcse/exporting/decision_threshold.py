@@ -55,7 +55,7 @@ def read_decision_threshold(export_dir):
 
 def _check(record, where):
     if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")  # noqa: TRY004
     expected = {"threshold", *_TEXT_KEYS}
     missing, unknown = sorted(expected - set(record)), sorted(set(record) - expected)
     if missing or unknown:

@@ -56,7 +56,7 @@ class ServerSettings:
     max_sentences: int = 256
     max_chars: int = 2000
     max_body_bytes: int = 1 << 20
-    api_key: typing.Optional[str] = None
+    api_key: str | None = None
     access_log: bool = True
 
 
@@ -67,8 +67,8 @@ class DecisionThreshold:
 
     value: float
     source: str
-    metric: typing.Optional[str] = None
-    split: typing.Optional[str] = None
+    metric: str | None = None
+    split: str | None = None
 
 
 def resolve_threshold(model_record, flag):
@@ -93,9 +93,9 @@ class EmbeddingsRequest(_Request):
 
 
 class SimilarityRequest(_Request):
-    sentence1: typing.Optional[str] = Field(None, description="first sentence of a single pair")
-    sentence2: typing.Optional[str] = Field(None, description="second sentence of a single pair")
-    pairs: typing.Optional[list[typing.Annotated[list[str], Field(min_length=2, max_length=2)]]] = Field(
+    sentence1: str | None = Field(None, description="first sentence of a single pair")
+    sentence2: str | None = Field(None, description="second sentence of a single pair")
+    pairs: list[typing.Annotated[list[str], Field(min_length=2, max_length=2)]] | None = Field(
         None, description="several pairs [[a, b], ...] instead of sentence1 / sentence2"
     )
 
@@ -112,7 +112,7 @@ class EmbeddingsResponse(BaseModel):
 
 
 class _ThresholdFields(BaseModel):
-    threshold: typing.Optional[float] = Field(description="the cosine threshold of `similar`, or null")
+    threshold: float | None = Field(description="the cosine threshold of `similar`, or null")
     threshold_source: typing.Literal[THRESHOLD_SOURCES] = Field(
         description="model: the export's decision_threshold.json; flag: --threshold; none: no threshold "
         "(`similar` is null)"
@@ -121,12 +121,12 @@ class _ThresholdFields(BaseModel):
 
 class PairResponse(_ThresholdFields):
     score: float
-    similar: typing.Optional[bool]
+    similar: bool | None
 
 
 class PairsResponse(_ThresholdFields):
     scores: list[float]
-    similar: typing.Optional[list[bool]]
+    similar: list[bool] | None
 
 
 class SearchResponse(BaseModel):
@@ -136,7 +136,7 @@ class SearchResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: str
-    field: typing.Optional[str] = None
+    field: str | None = None
 
 
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422)}
@@ -208,9 +208,9 @@ def create_app(backend, settings=None, threshold=None, log=None):
         if not named:
             raise ClientError(422, field, f"empty list: give at least one of the {what}")
         if len(named) > settings.max_sentences:
-            raise ClientError(
-                422, field, f"{len(named)} sentences to embed, over this server's --max_sentences {settings.max_sentences}"
-            )
+            limit = settings.max_sentences
+            message = f"{len(named)} sentences to embed, over this server's --max_sentences {limit}"
+            raise ClientError(422, field, message)
         for name, text in named:
             if len(text) > settings.max_chars:
                 raise ClientError(
@@ -240,7 +240,7 @@ def create_app(backend, settings=None, threshold=None, log=None):
 
     @app.post(
         "/v1/similarity",
-        response_model=typing.Union[PairResponse, PairsResponse],
+        response_model=PairResponse | PairsResponse,
         responses=_ERRORS,
         summary="Cosine similarity of one pair or of several pairs, and whether each is similar",
     )
@@ -325,10 +325,9 @@ async def _validation_error(request, exc):
         position = first["loc"][-1]
         reason = (first.get("ctx") or {}).get("error", "invalid")
         return _error_response(400, f"body: not valid JSON ({reason} at character {position})", "body")
-    field = _field_name(first.get("loc", ()))
-    message = _describe(first)
-    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-    return _error_response(422, f"{field}: {message}{more}", field)
+    named = [f"{_field_name(e.get('loc', ()))}: {_describe(e)}" for e in errors[:3]]
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return _error_response(422, "; ".join(named) + more, _field_name(first.get("loc", ())))
 
 
 def _field_name(loc):
@@ -346,6 +345,10 @@ def _describe(error):
         return "field required" if len(error.get("loc", ())) > 1 else "expected a JSON object, got nothing"
     if kind == "extra_forbidden":
         return "unknown field"
+    if kind in ("too_short", "too_long"):
+        ctx = error.get("ctx") or {}
+        wanted = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        return f"expected {wanted} items, got {ctx.get('actual_length')}"
     if kind.endswith("_type") or kind == "model_attributes_type":
         expected = {"string_type": "a string", "list_type": "an array", "bool_type": "true or false",
                     "int_type": "an integer", "model_attributes_type": "a JSON object"}

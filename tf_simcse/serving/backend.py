@@ -30,9 +30,9 @@ class EmbeddingBackend:
     embed: typing.Callable[[list], np.ndarray]
     name: str
     dim: int
-    max_seq_length: typing.Optional[int] = None
+    max_seq_length: int | None = None
     normalized: bool = False
-    path: typing.Optional[str] = None
+    path: str | None = None
 
 
 def resolve_export_dir(model):
@@ -94,15 +94,21 @@ def load_export_backend(model, *, raw_embeddings=False):
         return call(tf.constant(sentences, dtype=tf.string)).numpy()
 
     dim = int(info["hidden_dim"])
-    warm = embed(["warm-up"])  # traces nothing new, but the first call initializes TF's kernels and pools
+    warm = embed(["warm-up"])  # the first call is slow (kernels, thread pools): take it before serving
     if warm.shape != (1, dim):
         raise ValueError(f"{export_dir}: the model returned shape {warm.shape}, expected (1, {dim}).")
-    card = info.get("model_card") or {}
     return EmbeddingBackend(
         embed=embed,
-        name=str(card.get("name") or info.get("name") or os.path.basename(export_dir)),
+        name=_model_name(export_dir, info),
         dim=dim,
         max_seq_length=int(info["seq_length"]),
         normalized=not raw_embeddings,
         path=export_dir,
     )
+
+
+def _model_name(export_dir, info):
+    """The model card's title, else the export directory's name (a training run's: `<run>/export` -> `<run>`)."""
+    name = (info.get("model_card") or {}).get("name") or info.get("name") or os.path.basename(export_dir)
+    parent = os.path.basename(os.path.dirname(export_dir.rstrip("/")))
+    return parent if name == "export" and parent else str(name)

@@ -101,7 +101,7 @@ class MicroBatcher:
                 self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), remaining)
-                except asyncio.TimeoutError:
+                except asyncio.TimeoutError:  # noqa: UP041 (on Python 3.10 not the builtin TimeoutError)
                     break
             batch = self._take()
             if not batch:
@@ -110,7 +110,7 @@ class MicroBatcher:
             start = time.perf_counter()
             try:
                 embeddings = await loop.run_in_executor(self._executor, self._call, sentences)
-            except Exception as e:  # the model failed: every request of the batch gets the error
+            except Exception as e:  # noqa: BLE001 (the model failed: every request of the batch gets the error)
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(e)

@@ -81,10 +81,12 @@ async def _run(url, requests, clients, seconds, path, check, headers):
                 elapsed = time.perf_counter() - start
             except (OSError, asyncio.IncompleteReadError, ValueError) as e:
                 fail(f"connection: {e!r}")
-                writer = _close(writer)
+                _close(writer)
+                writer = None
                 continue
             if not keep_alive:
-                writer = _close(writer)
+                _close(writer)
+                writer = None
             if status != 200:
                 fail(f"{status}: {body[:200].decode('utf-8', 'replace')}")
             elif check is not None and not check(body, expected):
@@ -119,4 +121,3 @@ async def _read_response(reader):
 def _close(writer):
     if writer is not None:
         writer.close()
-    return None
