@@ -61,3 +61,21 @@ def test_sentence_transformers_recipe_trains_and_scores(shared_data, tmp_path):
     run = json.loads(output.read_text())["runs"][0]
     assert [h["step"] for h in run["history"]] == [0, 1, 2]
     assert all(-100 <= h["cosine_spearman"] <= 100 for h in run["history"])
+
+
+def test_serve_load_runs_every_server(shared_data, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
+    pytest.importorskip("fastapi", reason="fastapi (extra 'serve') not installed")
+    output = tmp_path / "serve.json"
+    stdout = _run(["benchmarks/serve_load.py", "--checkpoint", FIXTURES / "tiny_bert", "--clients", "1,3",
+                   "--seconds", 0.3, "--warmup", 0.1, "--sentences", shared_data / "korsts" / "sts-dev.tsv",
+                   "--output", output])
+    record = json.loads(output.read_text())
+    arms = [(r["server"], r["batching"], r["clients"]) for r in record["rows"]]
+    assert sorted(arms) == sorted((server, batching, clients) for server in ("tf_simcse", "sentence-transformers")
+                                  for batching in ("on", "off") for clients in (1, 3))
+    for row in record["rows"]:
+        assert row["errors"] == 0 and row["requests"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0, row
+    # Both servers embed with the same model (mean pooling, same weights).
+    assert record["cosine_max_abs_difference"] < 1e-4
+    assert "| tf_simcse | on | 3 |" in stdout and "| sentence-transformers | off | 1 |" in stdout

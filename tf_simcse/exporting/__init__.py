@@ -5,9 +5,13 @@
 
 `python -m tf_simcse.export --model M --output DIR [--seq_length N]` is the command-line form. An export directory
 is also a `--model` for every tf_simcse command (`load_exported_encoder` rebuilds the Keras Encoder from it).
-`SavedModelLayer` loads the exported encoder as a fine-tunable Keras 3 layer.
+`SavedModelLayer` loads the exported encoder as a fine-tunable Keras 3 layer. `write_decision_threshold` /
+`read_decision_threshold` store the export's "similar" cosine threshold (`decision_threshold.json`).
 """
 
+from tf_simcse.exporting.decision_threshold import DECISION_THRESHOLD_FILE
+from tf_simcse.exporting.decision_threshold import read_decision_threshold
+from tf_simcse.exporting.decision_threshold import write_decision_threshold
 from tf_simcse.exporting.exporter import EXPORT_CONFIG_FILE
 from tf_simcse.exporting.exporter import export_model
 from tf_simcse.exporting.exporter import float32_copy
@@ -19,6 +23,7 @@ from tf_simcse.exporting.model_card import training_model_card
 from tf_simcse.exporting.saved_model_layer import SavedModelLayer
 
 __all__ = [
+    "DECISION_THRESHOLD_FILE",
     "EXPORT_CONFIG_FILE",
     "MODEL_CARD_KEYS",
     "SavedModelLayer",
@@ -26,6 +31,8 @@ __all__ = [
     "float32_copy",
     "is_export_dir",
     "load_exported_encoder",
+    "read_decision_threshold",
     "read_export_config",
     "training_model_card",
+    "write_decision_threshold",
 ]

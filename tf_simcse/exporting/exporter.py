@@ -154,10 +154,14 @@ def is_export_dir(path):
 
 
 def read_export_config(path):
-    config_file = pathlib.Path(path) / EXPORT_CONFIG_FILE
+    """The export's `tf_simcse_export.json`; `path` may be any directory `tf.io.gfile` reads (local, gs://...)."""
+    config_file = os.path.join(str(path), EXPORT_CONFIG_FILE)
+    if not tf.io.gfile.exists(config_file):
+        raise FileNotFoundError(f"{config_file}: no such file (not a tf_simcse export directory).")
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+        with tf.io.gfile.GFile(config_file, "rb") as f:
+            config = json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{config_file} is not valid JSON: {e}") from None
     if config.get("format") != _FORMAT:
         raise ValueError(f"{config_file} is not a tf_simcse export config (format {config.get('format')!r}).")
