@@ -32,9 +32,13 @@ def build_parser():
     _cli.add_model_arguments(parser)
     parser.add_argument("--input", required=True, help="the (anchor, positive) pairs (see above)")
     parser.add_argument("--output", required=True, help="the sent0,sent1,hard_neg file to write (.tsv: tab-separated)")
-    parser.add_argument("--corpus", default=None, help="extra candidate texts, one per line (default: the positives only)")
+    parser.add_argument(
+        "--corpus", default=None, help="extra candidate texts, one per line (default: the positives only)"
+    )
     parser.add_argument("--top_k", type=int, default=10, help="candidates examined per anchor")
-    parser.add_argument("--margin", type=float, default=0.1, help="keep a candidate iff sim + margin <= sim(anchor, positive)")
+    parser.add_argument(
+        "--margin", type=float, default=0.1, help="keep a candidate iff sim + margin <= sim(anchor, positive)"
+    )
     parser.add_argument(
         "--relative_margin", type=float, default=None, help="also keep only sim <= p - |p| * relative_margin"
     )
@@ -64,7 +68,8 @@ def read_pairs(args):
         keep = [i for i, label in enumerate(data.labels) if label == 1]
         anchors = [data.sentence1[i] for i in keep]
         positives = [data.sentence2[i] for i in keep]
-        return anchors, positives, f"{len(keep)} pairs labelled same of {len(data)} ({data.report['rows_skipped'] or 'none'} skipped)"
+        skipped = data.report["rows_skipped"] or "none"
+        return anchors, positives, f"{len(keep)} pairs labelled same of {len(data)} ({skipped} skipped)"
     if args.label_column is not None or args.positive_label is not None:
         raise ValueError(f"--input {args.input}: --label_column / --positive_label apply to labelled-pair files only")
     examples = load_training_examples([args.input], "pair")
@@ -87,7 +92,9 @@ def main(argv=None):
     if args.top_k < 1:
         raise SystemExit(f"error: --top_k must be >= 1, got {args.top_k}")
     if not 1 <= args.num_negatives <= args.top_k:
-        raise SystemExit(f"error: --num_negatives must be between 1 and --top_k ({args.top_k}), got {args.num_negatives}")
+        raise SystemExit(
+            f"error: --num_negatives must be between 1 and --top_k ({args.top_k}), got {args.num_negatives}"
+        )
     for name in ("margin", "relative_margin"):
         value = getattr(args, name)
         if value is not None and not value >= 0:

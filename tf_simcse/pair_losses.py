@@ -1,13 +1,13 @@
 """Losses on sentence pairs: STS regression, distillation and pair classification, with sentence-transformers'
 semantics, as float32 TensorFlow functions of the two embeddings of each pair.
 
-| function                  | sentence-transformers     | targets                                   | reduction          |
-|---------------------------|---------------------------|-------------------------------------------|--------------------|
-| `cosent_loss`             | `CoSENTLoss` (Su, 2022)   | gold scores, any scale (only their order) | log(1 + sum), batch |
-| `cosine_mse_loss`         | `CosineSimilarityLoss`    | gold scores scaled to [0, 1] by the CALLER | mean over pairs     |
-| `distill_mse_loss`        | `MSELoss`                 | teacher embeddings                         | mean over elements  |
-| `online_contrastive_loss` | `OnlineContrastiveLoss`   | 1 = same, 0 = different                    | sum over hard pairs |
-| `contrastive_loss_pairs`  | `ContrastiveLoss`         | 1 = same, 0 = different                    | mean over pairs     |
+| function                  | sentence-transformers   | targets                                  | reduction          |
+|---------------------------|-------------------------|------------------------------------------|--------------------|
+| `cosent_loss`             | `CoSENTLoss` (Su, 2022) | gold scores, any scale (only the order)  | log(1 + sum)       |
+| `cosine_mse_loss`         | `CosineSimilarityLoss`  | gold scores scaled to [0, 1] (by caller) | mean over pairs    |
+| `distill_mse_loss`        | `MSELoss`               | teacher embeddings                       | mean over elements |
+| `online_contrastive_loss` | `OnlineContrastiveLoss` | 1 = same, 0 = different                  | sum, hard pairs    |
+| `contrastive_loss_pairs`  | `ContrastiveLoss`       | 1 = same, 0 = different                  | mean over pairs    |
 
 The distances of the two classification losses are cosine distances, `1 - cos` (sentence-transformers' default
 `SiameseDistanceMetric.COSINE_DISTANCE`). All arithmetic is float32, whatever the Keras dtype policy.

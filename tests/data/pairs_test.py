@@ -64,6 +64,13 @@ def test_formats_from_header_and_content(tmp_path):
         "nli.tsv": None,
     }
     assert detect_pair_format(tmp_path / "custom.tsv", label_column="same") == LABELLED
+    named = detect_pair_format(tmp_path / "pairs.csv", label_column="hard_neg", sentence_columns=("sent0", "sent1"))
+    assert named == LABELLED
+    assert load_pairs(tmp_path / "scored.tsv").kind == SCORED
+    with pytest.raises(ValueError, match="scored pairs take no positive_label"):
+        load_pairs(tmp_path / "scored.tsv", positive_label="1")
+    with pytest.raises(ValueError, match="neither scored nor labelled"):
+        load_pairs(tmp_path / "nli.tsv")
     with pytest.raises(FileNotFoundError, match="missing.tsv"):
         detect_pair_format(tmp_path / "missing.tsv")
 

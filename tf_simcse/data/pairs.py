@@ -142,12 +142,13 @@ def _tfds_features(spec, data_dir):
     return builder, builder.info.features
 
 
-def detect_pair_format(path, *, label_column=None, tfds_data_dir=None):
+def detect_pair_format(path, *, label_column=None, sentence_columns=None, tfds_data_dir=None):
     """`"scored"`, `"labelled"` or None (not a pair file: use `specs.detect_file_format`).
 
     `path` is a file path or a `tfds:` spec (recognised as scored when the prepared dataset's features include
-    `sentence1`, `sentence2` and `score`). A header with two sentence columns and `score` is scored; with a label
-    column (`label_column`, else one of `LABEL_COLUMNS`), labelled. An NLI TSV (`gold_label`) or a
+    `sentence1`, `sentence2` and `score`). A header with `sentence1`, `sentence2` and `score` is scored; with two
+    sentence columns (`sentence_columns`, else a pair of `SENTENCE_COLUMNS`) and a label column (`label_column`,
+    else one of `LABEL_COLUMNS`), labelled. An NLI TSV (`gold_label`) or a
     `sent0, sent1[, hard_neg]` file without a label column is None.
 
     Raises:
@@ -164,7 +165,7 @@ def detect_pair_format(path, *, label_column=None, tfds_data_dir=None):
     specs_lib._read_first_line(path)  # existence, directory and UTF-8 checks, with their errors
     if _is_klue_sts_json(path):
         return SCORED
-    layout = _header_layout(path, label_column)
+    layout = _header_layout(path, label_column, sentence_columns)
     return None if layout is None else layout[0]
 
 
@@ -333,7 +334,8 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
             raise ValueError(f"data spec {spec}: labelled pairs are read from TSV/CSV files, not TFDS")
         layout = _header_layout(spec, label_column, sentence_columns, want=LABELLED)
         if layout is None:
-            wanted = ", ".join(sentence_columns) if sentence_columns else " / ".join(", ".join(p) for p in SENTENCE_COLUMNS)
+            known = sentence_columns and [tuple(sentence_columns)] or SENTENCE_COLUMNS
+            wanted = " / ".join(", ".join(pair) for pair in known)
             labels_wanted = label_column or " or ".join(LABEL_COLUMNS)
             raise ValueError(
                 f"{spec}: not a labelled-pair file; expected a TSV/CSV header with two sentence columns ({wanted}) "
@@ -406,15 +408,22 @@ def _report(fmt, sources, pairs):
     }
 
 
-def load_pairs(specs, **options):
+def load_pairs(specs, *, label_column=None, positive_label=None, sentence_columns=None, tfds_data_dir=None):
     """`load_scored_pairs` or `load_labelled_pairs`, as `detect_pair_format` recognises the first spec."""
     first = _as_specs(specs)[0]
-    fmt = detect_pair_format(first, label_column=options.get("label_column"), tfds_data_dir=options.get("tfds_data_dir"))
+    fmt = detect_pair_format(
+        first, label_column=label_column, sentence_columns=sentence_columns, tfds_data_dir=tfds_data_dir
+    )
     if fmt == SCORED:
-        return load_scored_pairs(specs, tfds_data_dir=options.get("tfds_data_dir"))
+        given = [name for name, value in (("label_column", label_column), ("positive_label", positive_label),
+                                          ("sentence_columns", sentence_columns)) if value is not None]
+        if given:
+            raise ValueError(f"{first}: scored pairs take no {', '.join(given)} (options of labelled pairs)")
+        return load_scored_pairs(specs, tfds_data_dir=tfds_data_dir)
     if fmt == LABELLED:
-        options.pop("tfds_data_dir", None)
-        return load_labelled_pairs(specs, **options)
+        return load_labelled_pairs(
+            specs, label_column=label_column, positive_label=positive_label, sentence_columns=sentence_columns
+        )
     raise ValueError(f"{first}: neither scored nor labelled pairs (see tf_simcse.data.pairs for the formats)")
 
 
