@@ -152,6 +152,17 @@ class SimCSE(keras.Model):
         # The encoder (a functional backbone) and the MLM head are built in __init__; nothing depends on shapes.
         self.built = True
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (TF backend, under a strategy) pulls the first batch and averages it over the replicas to build
+        # the model symbolically; MultiWorkerMirroredStrategy cannot reduce a nested batch ("Attempt to convert a
+        # value ({'anchor': {...PerReplica..."). The weights exist from __init__ (a functional backbone); only
+        # the optimizer's slots must be made here, in the strategy scope. No compiled loss or metrics to build.
+        if getattr(self, "_distribute_strategy", None) is None:
+            return
+        with self.distribute_strategy.scope():
+            if self.optimizer is not None and not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
+
     @property
     def metrics(self):
         trackers = [self.loss_tracker, self.accuracy_tracker]
@@ -336,6 +347,10 @@ class SimCSE(keras.Model):
             self.mlm_loss_tracker.update_state(tf.stop_gradient(stats["mlm_loss"]), sample_weight=stats["mlm_count"])
         logs = {m.name: m.result() for m in self.metrics}
         logs["batch_loss"] = stats["batch_loss"]
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._num_workers > 1:
+            # Keras reduces multi-worker logs with `strategy.reduce("MEAN", v, axis=0)`, which needs an axis.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
         return logs
 
     # ------------------------------------------------------------------------------------------- steps

@@ -471,6 +471,9 @@ class Trainer:
             self.model.fit(
                 self._distribute(dataset),
                 epochs=1,
+                # Stop on the count, never by running the iterator dry: at end of data a compiled step can still
+                # run its data-independent updates (MultiWorkerMirroredStrategy advanced `iterations` there).
+                steps_per_epoch=remaining,
                 shuffle=False,  # the pipeline's seeded order is the order (exact resume)
                 verbose=1 if sys.stderr.isatty() else 0,
                 callbacks=[callback, *extra_callbacks],
