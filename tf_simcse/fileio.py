@@ -2,20 +2,26 @@
 and TF's in-memory `ram://`.
 
 Every file tf_simcse reads or writes (checkpoints, encoder directories, exports, CLI inputs and outputs) goes
-through these helpers, which call `tf.io.gfile`. Paths are strings: `pathlib` turns `gs://bucket/run` into
-`gs:/bucket/run`, a local folder. A `pathlib.Path` argument is accepted for local paths; `~` is expanded there.
+through these helpers. A URL (`scheme://...`) goes to `tf.io.gfile`; a local path to Python's `os` / `open`, which
+behave the same on a local disk and need no TensorFlow import (a mistyped CLI path fails at once). Paths are
+strings: `pathlib` turns `gs://bucket/run` into `gs:/bucket/run`, a local folder. A `pathlib.Path` is accepted
+for local paths; `~` is expanded there.
 
-gfile errors become the Python exceptions a caller expects, with the path in the message: `FileNotFoundError`,
-`PermissionError`, `tf_simcse.errors.DiskFullError` for a full disk, `UserInputError` for a file that is not
-UTF-8 or not JSON.
+Errors are the Python exceptions a caller expects, with the path: `FileNotFoundError`, `NotADirectoryError`,
+`IsADirectoryError`, `PermissionError` (gfile's `tf.errors.*` are translated), `tf_simcse.errors.DiskFullError`
+for a full disk on a URL, and `tf_simcse.errors.UserInputError` for a file that is not UTF-8 or not JSON.
 
 What differs between filesystems:
 - Renaming a directory is one atomic rename(2) on a local disk only. On object stores (gs://, s3://) there are no
   directories and a "rename" copies and deletes object by object; TF's `ram://` renames only the directory entry
   and leaves the files under the old name. `move_dir` / `replace_dir` therefore copy then delete on every
   filesystem but the local one (see `replace_dir` for what still holds there).
-- `ram://` appends to an existing file opened for writing instead of truncating it (TensorFlow 2.21): the write
-  helpers delete the old file first there.
+- `ram://` (TensorFlow 2.21) appends to an existing file opened for writing instead of truncating it: the write
+  helpers delete the old file first there. Its directory listing also shows, under `a`, the entries of every
+  sibling whose name starts with `a` (`assets` lists `.extra` of `assets.extra`), and omits directories that were
+  never created explicitly: `listdir` drops entries that do not exist, `remove` deletes a ram:// tree entry by
+  entry (`tf.io.gfile.rmtree` trips over those entries), and the helpers create every directory they write into
+  (so does `tf.saved_model.save`).
 """
 
 import contextlib
@@ -103,48 +109,62 @@ def _translated_errors(path):
 # ------------------------------------------------------------------------------------------- queries
 def exists(path):
     path = as_path(path)
+    if not is_remote(path):
+        return os.path.exists(path)
     with _translated_errors(path):
         return _gfile().exists(path)
 
 
 def isdir(path):
     path = as_path(path)
+    if not is_remote(path):
+        return os.path.isdir(path)
     with _translated_errors(path):
         return _gfile().isdir(path)
 
 
 def isfile(path):
     path = as_path(path)
+    if not is_remote(path):
+        return os.path.isfile(path)
     with _translated_errors(path):
         return _gfile().exists(path) and not _gfile().isdir(path)
 
 
 def listdir(path):
+    """The names in directory `path`, sorted."""
     path = as_path(path)
+    if not is_remote(path):
+        return sorted(os.listdir(path))
     with _translated_errors(path):
-        return sorted(name.rstrip("/") for name in _gfile().listdir(path))
-
-
-def glob(pattern):
-    pattern = as_path(pattern)
-    with _translated_errors(pattern):
-        return sorted(_gfile().glob(pattern))
+        names = sorted(name.rstrip("/") for name in _gfile().listdir(path))
+        if path.startswith("ram://"):  # see the module docstring
+            names = [name for name in names if _gfile().exists(join(path, name))]
+        return names
 
 
 # ------------------------------------------------------------------------------------- reads / writes
 def open_file(path, mode="rb"):
-    """A `tf.io.gfile.GFile` (file object with read/write/seek) on `path`; writers truncate, on ram:// too."""
+    """A binary file object on `path` (`"rb"` or `"wb"`); a writer creates the parent directories.
+
+    On a URL it is a `tf.io.gfile.GFile` whose errors are translated (a full disk shows at write or close).
+    """
+    if mode not in ("rb", "wb"):
+        raise ValueError(f"open_file supports modes 'rb' and 'wb', got {mode!r}")
     path = as_path(path)
-    if "w" in mode:
+    if mode == "wb":
         if isdir(path):
             raise IsADirectoryError(errno.EISDIR, "Is a directory (expected a file name)", path)
         makedirs(dirname(path))
-        _remove_before_rewrite(path)
+        if path.startswith("ram://") and exists(path):
+            remove(path)  # ram:// would append (see the module docstring)
+    if not is_remote(path):
+        return open(path, mode)
     return _GFileWithErrors(path, mode)
 
 
 class _GFileWithErrors:
-    """A GFile whose reads, writes and close raise the translated errors (a full disk shows at write or close)."""
+    """A GFile whose reads, writes and close raise the translated errors."""
 
     def __init__(self, path, mode):
         self.path = path
@@ -205,8 +225,13 @@ def read_json_if_exists(path, default=None):
 
 
 def write_bytes(path, data):
-    with open_file(path, "wb") as f:
-        f.write(data)
+    try:
+        with open_file(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        if is_disk_full(e) and not isinstance(e, DiskFullError):  # Python's own ENOSPC error has no path
+            raise DiskFullError(errno.ENOSPC, "No space left on device", as_path(path)) from None
+        raise
 
 
 def write_text(path, text):
@@ -216,8 +241,9 @@ def write_text(path, text):
 def write_json(path, data, *, atomic=False, **dumps_kwargs):
     """Writes `data` as indented UTF-8 JSON (+ newline).
 
-    `atomic=True` writes a temporary sibling and renames it over `path`: a reader never sees a half-written
-    file on a local disk (on object stores every upload is all-or-nothing anyway).
+    `atomic=True` writes a temporary sibling and renames it over `path`, so that a reader (or a process killed
+    mid-write) never leaves a half-written file on a local disk; on object stores an upload is all-or-nothing
+    anyway, and the rename is a copy.
     """
     dumps_kwargs = {"indent": 2, "ensure_ascii": False, **dumps_kwargs}
     text = json.dumps(data, **dumps_kwargs) + "\n"
@@ -227,42 +253,63 @@ def write_json(path, data, *, atomic=False, **dumps_kwargs):
     tmp = temp_sibling(path, "tmp")
     try:
         write_text(tmp, text)
-        with _translated_errors(path):
-            _gfile().rename(tmp, path, overwrite=True)
+        if is_remote(path):
+            with _translated_errors(path):
+                _gfile().rename(tmp, path, overwrite=True)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         remove(tmp)
         raise
 
 
-def _remove_before_rewrite(path):
-    if path.startswith("ram://") and exists(path):
-        remove(path)
-
-
 # --------------------------------------------------------------------------------------- directories
 def makedirs(path):
+    """Creates directory `path` and its parents if missing; `NotADirectoryError` if it (or a parent) is a file."""
     path = as_path(path)
+    if isdir(path):
+        return
+    if exists(path):
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory (it is a file)", path)
+    if not is_remote(path):
+        try:
+            os.makedirs(path, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):  # a parent is a file
+            parent = path
+            while parent and not os.path.exists(parent):
+                parent = os.path.dirname(parent)
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory (it is a file)", parent) from None
+        return
     with _translated_errors(path):
-        if not _gfile().isdir(path):
-            if _gfile().exists(path):
-                raise NotADirectoryError(errno.ENOTDIR, "Not a directory (it is a file)", path)
-            _gfile().makedirs(path)
+        _gfile().makedirs(path)
 
 
 def remove(path):
     """Deletes a file or a directory tree if it exists."""
     path = as_path(path)
+    if not is_remote(path):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+        return
     with _translated_errors(path):
         if not _gfile().exists(path):
             return
-        if _gfile().isdir(path):
-            _gfile().rmtree(path)
-        else:
+        if not _gfile().isdir(path):
             _gfile().remove(path)
+            return
+        if path.startswith("ram://"):
+            # Longest names first: a sibling listed by mistake under a shorter one (see the module docstring) is
+            # gone before the shorter one is emptied and removed.
+            for name in sorted(listdir(path), reverse=True):
+                remove(join(path, name))
+        _gfile().rmtree(path)
 
 
 def copy_tree(source, target):
-    """Copies the directory `source` to `target` (created; files already there are overwritten).
+    """Copies the directory `source` to `target` (created; files already there are overwritten), across
+    filesystems too.
 
     Subdirectories are copied before the files at the top: a copy that stops half-way lacks its top-level
     marker files (e.g. `tf_simcse_export.json`), so it is not taken for a complete directory.
@@ -276,10 +323,14 @@ def copy_tree(source, target):
     for name in names:
         if name in subdirs:
             continue
-        destination = join(target, name)
-        _remove_before_rewrite(destination)
-        with _translated_errors(destination):
-            _gfile().copy(join(source, name), destination, overwrite=True)
+        src, dst = join(source, name), join(target, name)
+        if not is_remote(src) and not is_remote(dst):
+            shutil.copyfile(src, dst)
+            continue
+        if dst.startswith("ram://") and exists(dst):
+            remove(dst)  # ram:// would append (see the module docstring)
+        with _translated_errors(dst):
+            _gfile().copy(src, dst, overwrite=True)
 
 
 def move_dir(source, target):
