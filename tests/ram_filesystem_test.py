@@ -133,7 +133,8 @@ _HUB_SCRIPT = textwrap.dedent(
     sentences = open(sentences_file, encoding="utf-8").read().split("\\n")
     fileio.copy_tree(checkpoint, "ram://hub/checkpoint")
     fileio.write_text("ram://hub/in.txt", "\\n".join(sentences))
-    assert export.main(["--model", "ram://hub/checkpoint", "--output", "ram://hub/run/export", "--seq_length", "24"]) == 0
+    argv = ["--model", "ram://hub/checkpoint", "--output", "ram://hub/run/export", "--seq_length", "24"]
+    assert export.main(argv) == 0
     assert fileio.listdir("ram://hub/run") == ["export"], fileio.listdir("ram://hub/run")  # no temporary left
     assert encode.main(["--model", "ram://hub/run/export", "--input", "ram://hub/in.txt",
                         "--output", "ram://hub/out.npy"]) == 0
@@ -148,6 +149,7 @@ _HUB_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_export_to_ram_then_encode_cli_and_hub_keras_layer(tmp_path):
     for module in ("tensorflow_hub", "tf_keras"):
         if importlib.util.find_spec(module) is None:
