@@ -1,4 +1,5 @@
-"""Pieces shared by the `python -m tf_simcse.<command>` entry points."""
+"""Pieces shared by the `python -m tf_simcse.<command>` entry points: model options, quiet logging, and the
+user's mistakes (`tf_simcse.errors`, missing files, a full disk) turned into one `error: ...` line."""
 
 import argparse
 import errno
@@ -13,11 +14,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MODEL_HELP = (
-    "the model to use: a local Hugging Face checkpoint directory (config.json + model.safetensors + tokenizer "
+    "the model to use: a Hugging Face checkpoint directory (config.json + model.safetensors + tokenizer "
     "files), a keras-hub preset directory, a tf_simcse training output directory (its best/ checkpoint), a "
-    "tf_simcse export directory, or a directory written by Encoder.save_pretrained. Settings saved with a trained "
-    "model (pooler, max_seq_length) "
-    "are the defaults; the flags below override them."
+    "tf_simcse export directory, or a directory written by Encoder.save_pretrained; local, or a gs:// (any "
+    "tf.io.gfile) URL. Settings saved with a trained model (pooler, max_seq_length) are the defaults; the flags "
+    "below override them."
 )
 
 

@@ -2,7 +2,8 @@
 
 FILE is UTF-8 text with one sentence per line (every line is a sentence, an empty line too, so that row i of the
 output is line i), or a JSON file holding {"sentences": [...]}. OUT.npy receives float32 [n, dim] embeddings in
-input order, not normalized (L2-normalize them for cosine similarity).
+input order, not normalized (L2-normalize them for cosine similarity). FILE, OUT.npy and the model may be local
+paths or URLs of any TensorFlow filesystem (gs://...).
 """
 
 import argparse
