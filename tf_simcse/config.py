@@ -77,9 +77,29 @@ class TrainConfig:
     export: bool = True
 
     def validate(self):
-        """Raises ValueError naming the first bad option."""
+        """Raises `tf_simcse.errors.UserInputError` (a ValueError) naming the first bad option."""
+        import math
+
+        from tf_simcse.errors import UserInputError
+
         def bad(name, message):
-            raise ValueError(f"config option {name!r}: {message}")
+            raise UserInputError(f"config option {name!r}: {message}")
+
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            kinds = set(typing.get_args(field.type) or (field.type,)) - {type(None)}
+            if value is None and type(None) in typing.get_args(field.type):
+                continue
+            if kinds == {float} and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                hint = " (YAML reads 3e-5 as text: write 3.0e-5)" if isinstance(value, str) else ""
+                bad(field.name, f"expected a number, got {value!r}{hint}")
+            if kinds == {int} and (isinstance(value, bool) or not isinstance(value, int)):
+                bad(field.name, f"expected an integer, got {value!r}")
+            if kinds == {bool} and not isinstance(value, bool):
+                bad(field.name, f"expected true or false, got {value!r}")
+            # NaN passes every `<=` / `<` check below and inf trains into NaN: refused for every float option.
+            if kinds == {float} and not math.isfinite(value):
+                bad(field.name, f"must be a finite number, got {value}")
 
         if not self.model:
             bad("model", "required (a Hugging Face checkpoint dir, a keras-hub preset dir or a tf_simcse output dir)")

@@ -15,12 +15,11 @@ Example:
 """
 
 import argparse
-import json
-import pathlib
 import sys
 import time
 
 from tf_simcse import _cli
+from tf_simcse import fileio
 
 
 def build_parser():
@@ -35,16 +34,16 @@ def build_parser():
     return parser
 
 
+@_cli.reports_user_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tf_simcse.evaluation import format_metric_table
     from tf_simcse.evaluation.tasks import load_task_data, parse_task, run_task
 
-    try:
-        tasks = [parse_task(t) for t in args.task]
-        data = {task: load_task_data(task) for task in tasks}
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"error: {e}")
+    if args.output:
+        _cli.check_output_file(args.output)
+    tasks = [parse_task(t) for t in args.task]
+    data = {task: load_task_data(task) for task in tasks}
     _cli.quiet_tensorflow()
     encoder = _cli.load_encoder(args)
     results = {}
@@ -60,10 +59,8 @@ def main(argv=None):
             "max_seq_length": encoder.max_seq_length,
             "tasks": results,
         }
-        output = pathlib.Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        _cli.info(f"wrote {output}")
+        fileio.write_json(args.output, report)
+        _cli.info(f"wrote {args.output}")
     return 0
 
 

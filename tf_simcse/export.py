@@ -14,10 +14,10 @@ Example:
 """
 
 import argparse
-import pathlib
 import sys
 
 from tf_simcse import _cli
+from tf_simcse import fileio
 
 
 def build_parser():
@@ -48,6 +48,7 @@ def build_parser():
     return parser
 
 
+@_cli.reports_user_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.seq_length is not None and args.seq_length < 3:
@@ -57,18 +58,17 @@ def main(argv=None):
     from tf_simcse.exporting import export_model, read_export_config, training_model_card
     from tf_simcse.exporting.exporter import is_export_dir
 
-    model = pathlib.Path(args.model)
-    try:
-        encoder = Encoder.from_pretrained(model, pooler=args.pooler, max_seq_length=args.seq_length)
-        card = _model_card(model, training_model_card, is_export_dir, read_export_config)
-        if args.name:
-            card["name"] = args.name
-        _cli.info(
-            f"exporting pooler={encoder.pooler} seq_length={args.seq_length or encoder.max_seq_length} to {args.output}"
-        )
-        output = export_model(encoder, args.output, seq_length=args.seq_length, model_card=card)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+    model = fileio.as_path(args.model)
+    if fileio.exists(args.output) and not fileio.isdir(args.output):  # before the model is loaded
+        raise SystemExit(f"error: --output {args.output} is a file; give the export directory to write")
+    encoder = Encoder.from_pretrained(model, pooler=args.pooler, max_seq_length=args.seq_length)
+    card = _model_card(model, training_model_card, is_export_dir, read_export_config)
+    if args.name:
+        card["name"] = args.name
+    _cli.info(
+        f"exporting pooler={encoder.pooler} seq_length={args.seq_length or encoder.max_seq_length} to {args.output}"
+    )
+    output = export_model(encoder, args.output, seq_length=args.seq_length, model_card=card)
     _cli.info(f"wrote {output}/{{preprocessor,encoder,sentence_encoder,README.md}}")
     print(output)
     return 0
@@ -78,10 +78,10 @@ def _model_card(model, training_model_card, is_export_dir, read_export_config):
     """What is known about where the model came from: a training run's config/metrics, an export's card."""
     if is_export_dir(model):
         return dict(read_export_config(model).get("model_card") or {})
-    for run_dir in (model, model.parent):
-        if (run_dir / "config.json").exists() and (run_dir / "best").is_dir():
+    for run_dir in (model, fileio.dirname(model)):
+        if fileio.exists(fileio.join(run_dir, "config.json")) and fileio.isdir(fileio.join(run_dir, "best")):
             return training_model_card(run_dir)
-    return {"base_model": str(model)}
+    return {"base_model": model}
 
 
 if __name__ == "__main__":

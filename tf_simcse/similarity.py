@@ -37,6 +37,7 @@ def build_parser():
     return parser
 
 
+@_cli.reports_user_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if len(args.sentences) < 2:

@@ -112,13 +112,14 @@ def build_parser():
     return parser
 
 
+@_cli.reports_user_errors
 def main(argv=None):
     args = vars(build_parser().parse_args(argv))
     config_file = args.pop("config")
     try:
         file_values = load_config_file(config_file) if config_file else {}
         config = build_config(file_values, args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, TypeError) as e:  # the config file's and the options' own errors
         raise SystemExit(f"error: {e}")
     _cli.quiet_tensorflow()
     from tf_simcse.trainer import Trainer, TrainingError

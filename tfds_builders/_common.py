@@ -2,9 +2,12 @@
 
 Every builder names its upstream files by URL. `upstream_files` resolves them one by one: a file whose upstream
 name (the last URL component, e.g. `xnli.dev.ko.tsv`) is in the TFDS manual dir
-(`tfds.download.DownloadConfig(manual_dir=...)`) is read from there, anything else is downloaded. Both paths end
-in the same parser, so a dataset prepared offline is the dataset prepared from a download. A local copy of a
-file whose size and sha256 are recorded in the builder's `checksums.tsv` must match them, as a download must.
+(`tfds.download.DownloadConfig(manual_dir=...)`) is read from there, anything else is downloaded -- unless the
+builder was made with `download_missing=False` (what `python -m tfds_builders.prepare --manual_dir DIR` does
+without `--download`): then a missing file is an error naming every file expected in the manual dir and its URL,
+at once, instead of download retries that cannot succeed offline. Both paths end in the same parser, so a dataset
+prepared offline is the dataset prepared from a download. A local copy of a file whose size and sha256 are
+recorded in the builder's `checksums.tsv` must match them, as a download must.
 """
 
 import hashlib
@@ -112,6 +115,18 @@ def _check_local_copy(builder, url, path):
         )
 
 
+def _missing_files_error(builder, dl_manager, urls):
+    """The error for upstream files absent from the manual dir when downloading was not asked for."""
+    # TFDS keeps the configured manual dir privately; it is only used to name the directory in the message.
+    manual_dir = getattr(dl_manager, "_manual_dir", None)
+    where = f"the manual dir {manual_dir}" if manual_dir else "the manual dir"
+    files = "; ".join(f"{upstream_name(u)} (from {u})" for u in urls)
+    return FileNotFoundError(
+        f"{builder.name}: {where} lacks {files}. Put these files there under these names, or allow downloading "
+        "them (`python -m tfds_builders.prepare ... --download`, or `download_missing=True`)."
+    )
+
+
 def _download(builder, dl_manager, urls, extract=False):
     try:
         if extract:
@@ -139,6 +154,8 @@ def upstream_files(builder, dl_manager, urls):
             paths[key] = local
         else:
             missing[key] = url
+    if missing and not builder.download_missing:
+        raise _missing_files_error(builder, dl_manager, missing.values())
     if missing:
         downloaded = _download(builder, dl_manager, missing)
         paths.update({key: epath.Path(downloaded[key]) for key in missing})
@@ -160,6 +177,8 @@ def upstream_archive(builder, dl_manager, url, extracted_name):
         if archive.is_file():
             _check_local_copy(builder, url, archive)
             return epath.Path(dl_manager.extract(archive))
+    if not builder.download_missing:
+        raise _missing_files_error(builder, dl_manager, [url])
     return epath.Path(_download(builder, dl_manager, {"archive": url}, extract=True)["archive"])
 
 
@@ -171,12 +190,16 @@ class BuilderBase(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     `tfds_builders.prepare.prepare(name, splits=[...])`. The prepared dataset then has those splits only, and
     TFDS treats it as prepared: `prepare` with more splits rebuilds it (by hand:
     `download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS`).
+
+    `download_missing=False` makes an upstream file missing from the manual dir an error that lists the files
+    expected there, instead of a download (for offline preparation).
     """
 
-    def __init__(self, *, splits=None, **kwargs):
+    def __init__(self, *, splits=None, download_missing=True, **kwargs):
         if isinstance(splits, str):
             splits = (splits,)
         self._only_splits = None if splits is None else tuple(splits)
+        self.download_missing = bool(download_missing)
         super().__init__(**kwargs)
 
     def available_splits(self):

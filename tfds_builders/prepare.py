@@ -2,9 +2,12 @@
 
     python -m tfds_builders.prepare kornli_triplets/xnli --manual_dir ../shared/data/kornli --data_dir ~/tfds
     python -m tfds_builders.prepare korsts --manual_dir ../shared/data/korsts --splits train,dev
+    python -m tfds_builders.prepare korsts                      # downloads the upstream files
 
-Files found in `--manual_dir` under their upstream names are read from there; the others are downloaded. This
-is the same as `tfds build`, which needs apache_beam installed; this module needs only tensorflow-datasets.
+With `--manual_dir`, the upstream files are read from there (under their upstream names), and a missing one is an
+error that names every file expected there and its URL; `--download` downloads the missing ones instead. Without
+`--manual_dir`, everything is downloaded. This is the same as `tfds build`, which needs apache_beam installed;
+this module needs only tensorflow-datasets.
 After preparing, the library reads the data as `tfds:NAME[/CONFIG]:SPLIT` (with the same data dir).
 """
 
@@ -35,18 +38,20 @@ def _builder_class(name, config):
     return builder_class, config
 
 
-def prepare(name, data_dir=None, manual_dir=None, config=None, splits=None):
+def prepare(name, data_dir=None, manual_dir=None, config=None, splits=None, download=None):
     """Downloads (or reads from `manual_dir`) and prepares one dataset.
 
     Args:
         name: a dataset of `tfds_builders.BUILDERS`, optionally with its config (`kornli_triplets/xnli`).
         data_dir: the TFDS data directory (default: TFDS's own, `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
         manual_dir: a directory holding local copies of the upstream files under their upstream names (see the
-            dataset's `MANUAL_DOWNLOAD_INSTRUCTIONS`); files not found there are downloaded.
+            dataset's `MANUAL_DOWNLOAD_INSTRUCTIONS`).
         config: the builder config (default: the dataset's default config).
         splits: prepare only these splits (e.g. `["train", "dev"]` when only those upstream files are at hand);
             default all. A dataset prepared with a subset has only those splits; preparing it again with more
             splits rebuilds it.
+        download: download the upstream files not found in `manual_dir`. Default: only when no `manual_dir` is
+            given, so that an offline preparation with files missing fails at once, naming them.
 
     Returns:
         The prepared `tfds.core.DatasetBuilder`; `builder.info.metadata` holds the counts recorded while reading
@@ -54,8 +59,9 @@ def prepare(name, data_dir=None, manual_dir=None, config=None, splits=None):
 
     Raises:
         ValueError: an unknown dataset or config, or an upstream file that does not parse.
-        FileNotFoundError: `manual_dir` does not exist.
-        RuntimeError: a file missing from `manual_dir` could not be downloaded (the message says which).
+        FileNotFoundError: `manual_dir` does not exist, or lacks upstream files and `download` is off (the
+            message lists them with their URLs).
+        RuntimeError: a file could not be downloaded (the message says which).
     """
     builder_class, config = _builder_class(name, config)
     if manual_dir is not None:
@@ -64,7 +70,9 @@ def prepare(name, data_dir=None, manual_dir=None, config=None, splits=None):
             raise FileNotFoundError(f"manual_dir {manual_dir} is not a directory")
     if data_dir is not None:
         data_dir = os.path.expanduser(os.fspath(data_dir))
-    builder = builder_class(config=config, data_dir=data_dir, splits=splits)
+    if download is None:
+        download = manual_dir is None
+    builder = builder_class(config=config, data_dir=data_dir, splits=splits, download_missing=download)
     mode = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
     if builder.is_prepared() and not set(builder.requested_splits()) <= set(builder.info.splits.keys()):
         # An earlier prepare made fewer splits (splits=...): TFDS would call the dataset done; build it again.
@@ -94,6 +102,11 @@ def main(argv=None):
     )
     parser.add_argument("name", help=f"NAME[/CONFIG]; NAME one of: {', '.join(tfds_builders.BUILDERS)}")
     parser.add_argument("--manual_dir", help="directory with local copies of the upstream files (upstream names)")
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="with --manual_dir: download the upstream files missing there (default: name them and stop)",
+    )
     parser.add_argument("--data_dir", help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     parser.add_argument("--config", help="builder config (default: the dataset's default; or NAME/CONFIG)")
     parser.add_argument("--splits", help="comma-separated splits to prepare (default: all), e.g. train,dev")
@@ -103,7 +116,12 @@ def main(argv=None):
         # TFDS reports progress on stdout; keep stdout for the JSON summary.
         with contextlib.redirect_stdout(sys.stderr):
             builder = prepare(
-                args.name, data_dir=args.data_dir, manual_dir=args.manual_dir, config=args.config, splits=splits
+                args.name,
+                data_dir=args.data_dir,
+                manual_dir=args.manual_dir,
+                config=args.config,
+                splits=splits,
+                download=args.download or args.manual_dir is None,
             )
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

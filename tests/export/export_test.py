@@ -9,6 +9,7 @@ encode CLI, keras.layers.TFSMLayer, MirroredStrategy, and hub.KerasLayer in a tf
 import importlib.util
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -50,7 +51,7 @@ def reference_encoder():
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory, reference_encoder):
-    return export_model(reference_encoder, tmp_path_factory.mktemp("tiny") / "export")
+    return pathlib.Path(export_model(reference_encoder, tmp_path_factory.mktemp("tiny") / "export"))
 
 
 @pytest.fixture(scope="module")

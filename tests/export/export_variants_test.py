@@ -6,6 +6,7 @@ a float32 `Encoder.encode` of the same weights, and scikit-learn's cosine_simila
 """
 
 import json
+import pathlib
 import shutil
 
 import keras
@@ -52,7 +53,7 @@ def mixed_precision_export(tmp_path_factory):
         assert mixed.backbone.compute_dtype == "float16"
         assert isinstance(mixed.backbone.weights[0].value, tf.distribute.DistributedValues)
         mixed_embeddings = mixed.encode(SENTENCES)
-        path = export_model(mixed, tmp_path_factory.mktemp("xlmr") / "export")
+        path = pathlib.Path(export_model(mixed, tmp_path_factory.mktemp("xlmr") / "export"))
     finally:
         keras.config.set_dtype_policy(previous)
     float32 = Encoder.from_pretrained(XLMR, pooler="avg_first_last", max_seq_length=SEQ_LENGTH)

@@ -3,6 +3,7 @@ Keras 3, the sentence_encoder), against sentence-transformers (PyTorch, the inde
 `Encoder.encode` on the same checkpoint.
 """
 
+import pathlib
 import re
 
 import numpy as np
@@ -66,7 +67,7 @@ def encoder(minilm_dir):
 
 @pytest.fixture(scope="module")
 def export_dir(encoder, tmp_path_factory):
-    return export_model(encoder, tmp_path_factory.mktemp("minilm") / "all-MiniLM-L6-v2-export")
+    return pathlib.Path(export_model(encoder, tmp_path_factory.mktemp("minilm") / "all-MiniLM-L6-v2-export"))
 
 
 @pytest.fixture(scope="module")

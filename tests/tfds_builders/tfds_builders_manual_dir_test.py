@@ -248,3 +248,27 @@ def test_preparing_more_splits_after_a_partial_prepare_rebuilds_the_dataset(tmp_
     reloaded = tfds.builder("kornli_triplets/xnli", data_dir=data_dir)
     assert {s: i.num_examples for s, i in reloaded.info.splits.items()} == {"dev": 830, "test": 1670, "dev_test": 2499}
     assert set(reloaded.info.metadata.keys()) == {"dev", "test", "dev_test"}
+
+
+def test_files_missing_from_the_manual_dir_are_named_not_downloaded(tmp_path, shared_data, monkeypatch, capsys):
+    from tfds_builders import _common
+
+    manual = _manual_dir(tmp_path, {"sts-dev.tsv": shared_data / "korsts" / "sts-dev.tsv"})
+    requested = []
+
+    def offline_download(builder, dl_manager, urls, extract=False):  # this sandbox has no network
+        requested.extend(urls.values())
+        raise RuntimeError("offline")
+
+    monkeypatch.setattr(_common, "_download", offline_download)
+    # An air-gapped user's first run: sts-train.tsv is not in the manual dir; only it is named, with its URL.
+    with pytest.raises(FileNotFoundError) as missing:
+        prepare("korsts", data_dir=tmp_path / "data", manual_dir=manual, splits=["train", "dev"])
+    message = str(missing.value)
+    assert f"the manual dir {manual} lacks sts-train.tsv (from {_common.KORNLU_RAW}/KorSTS/sts-train.tsv)" in message
+    assert "sts-dev.tsv" not in message and "--download" in message and requested == []
+    # Downloading the missing file happens only when asked for, and only that file is requested.
+    argv = ["korsts", "--manual_dir", str(manual), "--data_dir", str(tmp_path / "data"), "--splits", "train,dev"]
+    assert main(argv + ["--download"]) == 2
+    assert requested == [f"{_common.KORNLU_RAW}/KorSTS/sts-train.tsv"]
+    assert "error: offline" in capsys.readouterr().err

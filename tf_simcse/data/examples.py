@@ -38,6 +38,7 @@ import os
 
 from tf_simcse.data import readers
 from tf_simcse.data import specs as specs_lib
+from tf_simcse.errors import UserInputError
 
 OBJECTIVES = ("unsup", "sup", "pair")
 _EXAMPLE_NOUN = {"unsup": "sentences", "pair": "pairs", "sup": "triplets"}
@@ -125,11 +126,12 @@ def _file_records(spec, source):
 
 def _open_text(path):
     if "://" in path:
-        import tensorflow as tf  # Only for remote file systems.
+        from tf_simcse import fileio  # Only for remote file systems: imports TensorFlow.
 
-        with tf.io.gfile.GFile(path, "rb") as f:
-            raw = f.read()
-        return io.StringIO(raw.decode("utf-8-sig"), newline="")
+        try:
+            return io.StringIO(fileio.read_bytes(path).decode("utf-8-sig"), newline="")
+        except UnicodeDecodeError as e:
+            raise UserInputError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
     return open(path, encoding="utf-8-sig", newline="")
 
 
@@ -149,15 +151,15 @@ def _pairs_file_records(spec, source):
                     continue  # csv yields [] for an empty line; it is not a data row.
                 source.rows_read += 1
                 if len(row) != len(header):
-                    raise ValueError(
+                    raise UserInputError(
                         f"{path}: line {reader.line_num}: expected {len(header)} fields ({', '.join(header)}), "
                         f"found {len(row)}"
                     )
                 yield ("rows", row[index["sent0"]], row[index["sent1"]], None if hard is None else row[hard])
         except csv.Error as e:
-            raise ValueError(f"{path}: line {reader.line_num}: malformed CSV ({e})") from None
+            raise UserInputError(f"{path}: line {reader.line_num}: malformed CSV ({e})") from None
         except UnicodeDecodeError as e:
-            raise ValueError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+            raise UserInputError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
 
 
 def _tfds_records(spec, source, data_dir):
@@ -169,14 +171,14 @@ def _tfds_records(spec, source, data_dir):
     features = builder.info.features
     family = next((f for f, keys in _TFDS_FAMILIES if all(k in features for k in keys)), None)
     if family is None:
-        raise ValueError(
+        raise UserInputError(
             f"data spec {spec}: unsupported TFDS features {sorted(features.keys())}; expected `text`, "
             "`premise, entailment, contradiction`, `premise, hypothesis, label` or `sent0, sent1[, hard_neg]`"
         )
     try:
         dataset = builder.as_dataset(split=spec.split, shuffle_files=False)
     except (ValueError, KeyError) as e:
-        raise ValueError(f"data spec {spec}: cannot read split {spec.split!r}: {e}") from None
+        raise UserInputError(f"data spec {spec}: cannot read split {spec.split!r}: {e}") from None
 
     def text(value):
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -230,17 +232,17 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
         tfds_data_dir: the TFDS data directory (default: TFDS's own, `$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
 
     Raises:
-        ValueError: an unknown objective, a source that cannot serve it (a sentence file for `sup`), a malformed
-            row, an unprepared TFDS dataset, or no examples at all.
+        tf_simcse.errors.UserInputError (a ValueError): an unknown objective, a source that cannot serve it (a
+            sentence file for `sup`), a malformed row, an unprepared TFDS dataset, or no examples at all.
         FileNotFoundError: a missing file.
     """
     if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        raise UserInputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     if isinstance(specs, (str, os.PathLike, specs_lib.DataSpec)):
         specs = [specs]
     specs = [specs_lib.parse_data_spec(s) for s in specs]
     if not specs:
-        raise ValueError("no training data given (expected at least one data spec)")
+        raise UserInputError("no training data given (expected at least one data spec)")
 
     # Entries are finished examples (tuples) or _PremiseGroups, resolved at the end so that a group keeps the
     # position of its premise's first row while collecting hypotheses from every NLI source.
@@ -258,7 +260,7 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
             kind = record[0]
             if kind == "text":
                 if objective != "unsup":
-                    raise ValueError(
+                    raise UserInputError(
                         f"data spec {spec}: objective {objective!r} needs (anchor, positive"
                         f"{', hard negative' if objective == 'sup' else ''}) examples, but this source holds "
                         "single sentences (use it with --objective unsup)"
@@ -283,7 +285,7 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
             else:
                 _, anchor, positive, hard_negative = record
                 if objective == "sup" and not source.has_hard_negatives:
-                    raise ValueError(
+                    raise UserInputError(
                         f"data spec {spec}: objective 'sup' needs a hard_neg column; this source has only "
                         "sent0, sent1 (use --objective pair)"
                     )
@@ -305,7 +307,7 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
         else:
             examples.append(entry)
     if not examples:
-        raise ValueError(
+        raise UserInputError(
             f"no {_EXAMPLE_NOUN[objective]} could be built for objective {objective!r} from "
             f"{', '.join(str(s) for s in specs)}"
         )

@@ -12,11 +12,12 @@ that are not CSV quoting (a CSV/pandas reader with default quoting merges or dro
 (a trailing `\\r` is removed); other Unicode line separators (U+2028, U+0085, ...) are text, not line breaks,
 which is why lines are split on bytes and not with `str.splitlines`.
 
-Every malformed row raises `ValueError` naming the file and the 1-based line (for JSON, the 0-based index of the
-list entry): a silently dropped evaluation pair would change the reported figures.
+Every malformed row raises `tf_simcse.errors.UserInputError` (a `ValueError`) naming the file and the 1-based line
+(for JSON, the 0-based index of the list entry): a silently dropped evaluation pair would change the reported
+figures.
 
-Paths with a URL scheme (`gs://...`) are opened with `tf.io.gfile`; TensorFlow is imported only then, so
-reading local files needs nothing beyond NumPy.
+Paths with a URL scheme (`gs://...`, `ram://...`) are opened with `tf.io.gfile` (`tf_simcse.fileio`); TensorFlow
+is imported only then, so reading local files needs nothing beyond NumPy.
 """
 
 import dataclasses
@@ -25,6 +26,8 @@ import math
 import os
 
 import numpy as np
+
+from tf_simcse.errors import UserInputError
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 
@@ -84,9 +87,9 @@ class Lines(list):
 def _open_binary(path):
     path = os.fspath(path)
     if "://" in path:
-        import tensorflow as tf  # Only for remote file systems (gs://, s3://, ram://).
+        from tf_simcse import fileio  # Only for remote file systems (gs://, s3://, ram://): imports TensorFlow.
 
-        return tf.io.gfile.GFile(path, "rb")
+        return fileio.open_file(path, "rb")
     return open(path, "rb")
 
 
@@ -94,7 +97,7 @@ def _decode(raw, path, line_number):
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(
+        raise UserInputError(
             f"{path}: line {line_number}: not valid UTF-8 ({e.reason} at byte {e.start} of the line)"
         ) from None
 
@@ -123,10 +126,10 @@ def _iter_tsv(path, required_columns):
         header = text.split("\t")
         break
     if header is None:
-        raise ValueError(f"{path}: the file is empty; expected a header with {', '.join(required_columns)}")
+        raise UserInputError(f"{path}: the file is empty; expected a header with {', '.join(required_columns)}")
     missing = [c for c in required_columns if c not in header]
     if missing:
-        raise ValueError(
+        raise UserInputError(
             f"{path}: line 1: the header has no column {', '.join(repr(c) for c in missing)} "
             f"(found {', '.join(repr(c) for c in header)})"
         )
@@ -137,10 +140,10 @@ def _iter_tsv(path, required_columns):
             pending_empty = pending_empty or line_number
             continue
         if pending_empty is not None:
-            raise ValueError(f"{path}: line {pending_empty}: empty line inside the data")
+            raise UserInputError(f"{path}: line {pending_empty}: empty line inside the data")
         fields = text.split("\t")
         if len(fields) != len(header):
-            raise ValueError(
+            raise UserInputError(
                 f"{path}: line {line_number}: expected {len(header)} tab-separated fields "
                 f"({', '.join(header)}), found {len(fields)}"
             )
@@ -151,9 +154,9 @@ def _parse_score(text, path, where):
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{path}: {where}: score {text!r} is not a number") from None
+        raise UserInputError(f"{path}: {where}: score {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{path}: {where}: score {text!r} is not a finite number")
+        raise UserInputError(f"{path}: {where}: score {text!r} is not a finite number")
     return value
 
 
@@ -200,41 +203,41 @@ def read_klue_sts(path):
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line_number = raw[: e.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line_number}: not valid UTF-8 ({e.reason})") from None
+        raise UserInputError(f"{path}: line {line_number}: not valid UTF-8 ({e.reason})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+        raise UserInputError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of examples, found {type(data).__name__}")
+        raise UserInputError(f"{path}: expected a JSON list of examples, found {type(data).__name__}")
 
     sentences1, sentences2, scores, binary = [], [], [], []
     has_binary = None  # Decided by entry [0]: every entry has a binary-label, or none does.
     for i, entry in enumerate(data):
         where = f"entry [{i}] (guid {entry.get('guid')!r})" if isinstance(entry, dict) else f"entry [{i}]"
         if not isinstance(entry, dict):
-            raise ValueError(f"{path}: {where}: expected an object, found {type(entry).__name__}")
+            raise UserInputError(f"{path}: {where}: expected an object, found {type(entry).__name__}")
         for key in ("sentence1", "sentence2"):
             if not isinstance(entry.get(key), str):
-                raise ValueError(f"{path}: {where}: missing or non-string {key!r}")
+                raise UserInputError(f"{path}: {where}: missing or non-string {key!r}")
         labels = entry.get("labels")
         if not isinstance(labels, dict) or "real-label" not in labels:
-            raise ValueError(f"{path}: {where}: missing labels['real-label']")
+            raise UserInputError(f"{path}: {where}: missing labels['real-label']")
         real = labels["real-label"]
         # bool is an int subclass in Python; a true/false score is a malformed file, not 1.0 / 0.0.
         if isinstance(real, bool) or not isinstance(real, (int, float)):
-            raise ValueError(f"{path}: {where}: real-label {real!r} is not a number")
+            raise UserInputError(f"{path}: {where}: real-label {real!r} is not a number")
         scores.append(_parse_score(real, path, where))
         present = "binary-label" in labels
         if has_binary is None:
             has_binary = present
         elif present != has_binary:
             state = "has" if present else "lacks"
-            raise ValueError(f"{path}: {where}: {state} labels['binary-label'], unlike entry [0]")
+            raise UserInputError(f"{path}: {where}: {state} labels['binary-label'], unlike entry [0]")
         if present:
             value = labels["binary-label"]
             if isinstance(value, bool) or value not in (0, 1):
-                raise ValueError(f"{path}: {where}: binary-label {value!r} is not 0 or 1")
+                raise UserInputError(f"{path}: {where}: binary-label {value!r} is not 0 or 1")
             binary.append(int(value))
         sentences1.append(entry["sentence1"])
         sentences2.append(entry["sentence2"])

@@ -22,6 +22,8 @@ import dataclasses
 import io
 import os
 
+from tf_simcse.errors import UserInputError
+
 TFDS_PREFIX = "tfds:"
 
 FORMAT_TEXT = "text"
@@ -83,7 +85,7 @@ def parse_data_spec(spec):
     returned unchanged.
 
     Raises:
-        ValueError: a malformed `tfds:` spec, or a file whose format is not recognised.
+        UserInputError (a ValueError): a malformed `tfds:` spec, or a file whose format is not recognised.
         FileNotFoundError: the file does not exist.
     """
     if isinstance(spec, DataSpec):
@@ -91,7 +93,7 @@ def parse_data_spec(spec):
     if isinstance(spec, os.PathLike):
         spec = os.fspath(spec)
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"a data spec must be a non-empty string, got {spec!r}; expected {_EXPECTED}")
+        raise UserInputError(f"a data spec must be a non-empty string, got {spec!r}; expected {_EXPECTED}")
     if spec.startswith(TFDS_PREFIX):
         return _parse_tfds(spec)
     return DataSpec(kind="file", path_or_name=spec, format=detect_file_format(spec))
@@ -109,27 +111,31 @@ def _parse_tfds(spec):
         elif ch == ":" and depth == 0:
             cut = i
     if cut <= 0 or cut == len(rest) - 1:
-        raise ValueError(f"data spec {spec!r}: expected tfds:NAME[/CONFIG]:SPLIT (e.g. tfds:kornli/xnli:validation)")
+        raise UserInputError(
+            f"data spec {spec!r}: expected tfds:NAME[/CONFIG]:SPLIT (e.g. tfds:kornli/xnli:validation)"
+        )
     name, split = rest[:cut], rest[cut + 1 :]
     name, _, config = name.partition("/")
     if not name or (config == "" and "/" in rest[:cut]) or "/" in config:
-        raise ValueError(f"data spec {spec!r}: expected tfds:NAME[/CONFIG]:SPLIT with a non-empty NAME and CONFIG")
+        raise UserInputError(f"data spec {spec!r}: expected tfds:NAME[/CONFIG]:SPLIT with a non-empty NAME and CONFIG")
     return DataSpec(kind="tfds", path_or_name=name, config=config or None, split=split)
 
 
 def _read_first_line(path):
     """The first line of a file (without BOM or line terminator), read through `tf.io.gfile` for URLs."""
     if "://" in path:
-        import tensorflow as tf  # Only for remote file systems.
+        from tf_simcse import fileio  # Only for remote file systems: imports TensorFlow.
 
-        if not tf.io.gfile.exists(path):
+        if not fileio.exists(path):
             raise FileNotFoundError(f"data file not found: {path} (expected {_EXPECTED})")
-        opener = tf.io.gfile.GFile(path, "rb")
+        if fileio.isdir(path):
+            raise UserInputError(f"data spec {path} is a directory; expected {_EXPECTED}")
+        opener = fileio.open_file(path, "rb")
     else:
         if not os.path.exists(path):
             raise FileNotFoundError(f"data file not found: {path} (expected {_EXPECTED})")
         if os.path.isdir(path):
-            raise ValueError(f"data spec {path} is a directory; expected {_EXPECTED}")
+            raise UserInputError(f"data spec {path} is a directory; expected {_EXPECTED}")
         opener = open(path, "rb")
     with opener as f:
         raw = f.readline(1 << 16)
@@ -139,7 +145,7 @@ def _read_first_line(path):
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: line 1 is not valid UTF-8; expected {_EXPECTED}") from None
+        raise UserInputError(f"{path}: line 1 is not valid UTF-8; expected {_EXPECTED}") from None
 
 
 def _header_fields(line, delimiter):
@@ -164,4 +170,4 @@ def detect_file_format(path):
     if all(c in _header_fields(first, ",") for c in PAIR_COLUMNS):
         return FORMAT_PAIRS_CSV
     shown = first if len(first) <= 120 else first[:117] + "..."
-    raise ValueError(f"{path}: unrecognised data format (first line {shown!r}); expected {_EXPECTED}")
+    raise UserInputError(f"{path}: unrecognised data format (first line {shown!r}); expected {_EXPECTED}")

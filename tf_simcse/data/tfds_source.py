@@ -6,6 +6,8 @@ korsts, ...); datasets of TFDS's own catalogue work too. Data is read from `data
 (`python -m tfds_builders.prepare NAME --manual_dir DIR` works offline).
 """
 
+from tf_simcse.errors import UserInputError
+
 
 def prepared_builder(name, *, what, data_dir=None):
     """Returns the prepared `tfds` builder of `name` (`NAME[/CONFIG][:VERSION]`); `what` names the caller's spec."""
@@ -21,12 +23,12 @@ def prepared_builder(name, *, what, data_dir=None):
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         # TFDS's own message lists every dataset it knows (hundreds of lines); say what matters instead.
-        raise ValueError(
+        raise UserInputError(
             f"{what}: TFDS knows no dataset {name!r} (neither a registered builder nor prepared data in "
             f"{data_dir or 'the default data_dir'}); pass a local file instead"
         ) from None
     if not builder.is_prepared():
-        raise ValueError(
+        raise UserInputError(
             f"{what}: TFDS dataset {name!r} is not prepared in {builder.data_dir}: prepare it first "
             f"(`python -m tfds_builders.prepare {name} --manual_dir DIR_WITH_THE_UPSTREAM_FILES`, or "
             f"tfds.builder({name!r}).download_and_prepare() when online), or pass a local file instead"

@@ -1,17 +1,16 @@
 """Read a Hugging Face checkpoint directory and port its weights into a `BertFamilyBackbone`.
 
 Covers the BERT weight layout (model_type bert, roberta, xlm-roberta, camembert -- KLUE-RoBERTa included) and
-DistilBERT's. Only `config.json` and `model.safetensors` (or a sharded `model.safetensors.index.json`) are read;
-tokenizer files are the preprocessing package's business.
+DistilBERT's. Only `config.json` and `model.safetensors` (or a sharded `model.safetensors.index.json`) are read,
+from any TensorFlow filesystem (`tf_simcse.fileio`); tokenizer files are the preprocessing package's business.
 """
-
-import json
-import pathlib
 
 import numpy as np
 
+from tf_simcse import fileio
 from tf_simcse.encoders.backbone import ACTIVATIONS
 from tf_simcse.encoders.backbone import BertFamilyBackbone
+from tf_simcse.errors import UserInputError
 
 # RoBERTa-family models number positions from `pad_token_id + 1` (fairseq's convention).
 ROBERTA_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert")
@@ -24,10 +23,12 @@ _IGNORED_TENSORS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 def read_config(path):
     """`config.json` of a Hugging Face checkpoint directory, checked to name a supported `model_type`."""
-    file = pathlib.Path(path) / "config.json"
-    if not file.is_file():
+    file = fileio.join(path, "config.json")
+    if not fileio.isfile(file):
         raise FileNotFoundError(f"{path}: no config.json, so this is not a Hugging Face checkpoint directory")
-    config = json.loads(file.read_text(encoding="utf-8"))
+    config = fileio.read_json(file)
+    if not isinstance(config, dict):
+        raise UserInputError(f"{file}: expected a JSON object, found {type(config).__name__}")
     _check_model_type(config, file)
     return config
 
@@ -35,7 +36,7 @@ def read_config(path):
 def _check_model_type(config, source):
     model_type = config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ValueError(
+        raise UserInputError(
             f"{source}: model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
 
@@ -44,11 +45,14 @@ def read_weights(path):
     """All tensors of the checkpoint's safetensors file(s), as numpy arrays keyed by their Hugging Face names."""
     import safetensors.numpy
 
-    path = pathlib.Path(path)
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        files = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
-    elif (path / "model.safetensors").is_file():
+    index = fileio.join(path, "model.safetensors.index.json")
+    if fileio.isfile(index):
+        data = fileio.read_json(index)
+        weight_map = data.get("weight_map") if isinstance(data, dict) else None
+        if not isinstance(weight_map, dict):
+            raise UserInputError(f"{index}: no 'weight_map' object naming the safetensors shards")
+        files = sorted(set(weight_map.values()))
+    elif fileio.isfile(fileio.join(path, "model.safetensors")):
         files = ["model.safetensors"]
     else:
         raise FileNotFoundError(
@@ -57,10 +61,16 @@ def read_weights(path):
         )
     weights = {}
     for name in files:
+        file = fileio.join(path, name)
+        if not fileio.isfile(file):
+            raise FileNotFoundError(f"{file}: no such file (a shard named by model.safetensors.index.json)")
         try:
-            weights.update(safetensors.numpy.load_file(str(path / name)))
-        except Exception as error:  # e.g. bfloat16 tensors, which numpy cannot hold.
-            raise ValueError(f"{path / name}: cannot read the tensors as numpy arrays ({error})") from error
+            if fileio.is_remote(file):
+                weights.update(safetensors.numpy.load(fileio.read_bytes(file)))
+            else:
+                weights.update(safetensors.numpy.load_file(file))
+        except Exception as error:  # A truncated file, or e.g. bfloat16 tensors, which numpy cannot hold.
+            raise UserInputError(f"{file}: cannot read the tensors as numpy arrays ({error})") from None
     return weights
 
 
@@ -73,7 +83,7 @@ def encoder_weights(weights, source):
     anchor = "embeddings.word_embeddings.weight"
     matches = [key for key in weights if key == anchor or key.endswith("." + anchor)]
     if len(matches) != 1:
-        raise ValueError(f"{source}: expected one tensor named '*{anchor}', found {matches or 'none'}")
+        raise UserInputError(f"{source}: expected one tensor named '*{anchor}', found {matches or 'none'}")
     prefix = matches[0][: -len(anchor)]
     encoder = {}
     for key, value in weights.items():
@@ -104,7 +114,7 @@ def backbone_kwargs(config, source):
 
     def require(key):
         if key not in config:
-            raise ValueError(f"{source}: missing '{key}' (needed for model_type {config['model_type']!r})")
+            raise UserInputError(f"{source}: missing '{key}' (needed for model_type {config['model_type']!r})")
         return config[key]
 
     if config["model_type"] == "distilbert":
@@ -125,7 +135,9 @@ def backbone_kwargs(config, source):
     else:
         position_type = config.get("position_embedding_type", "absolute")
         if position_type != "absolute":
-            raise ValueError(f"{source}: position_embedding_type {position_type!r} is not supported (only absolute)")
+            raise UserInputError(
+                f"{source}: position_embedding_type {position_type!r} is not supported (only absolute)"
+            )
         activation = config.get("hidden_act", "gelu")
         roberta = config["model_type"] in ROBERTA_MODEL_TYPES
         kwargs = {
@@ -141,7 +153,7 @@ def backbone_kwargs(config, source):
             "use_pooler": True,
         }
     if activation not in ACTIVATIONS:
-        raise ValueError(f"{source}: activation {activation!r} is not supported; use one of {sorted(ACTIVATIONS)}")
+        raise UserInputError(f"{source}: activation {activation!r} is not supported; use one of {sorted(ACTIVATIONS)}")
     kwargs["hidden_activation"] = activation
     kwargs["initializer_range"] = config.get("initializer_range", 0.02)
     return kwargs
@@ -149,9 +161,9 @@ def backbone_kwargs(config, source):
 
 def load(path, *, dropout=None, dtype=None):
     """A `BertFamilyBackbone` holding the checkpoint's weights (its pooler only if the checkpoint has one)."""
-    path = pathlib.Path(path)
+    path = fileio.as_path(path)
     config = read_config(path)
-    source = path / "config.json"
+    source = fileio.join(path, "config.json")
     weights = encoder_weights(read_weights(path), source=path)
     kwargs = backbone_kwargs(config, source)
     kwargs["use_pooler"] = "pooler.dense.weight" in weights
@@ -165,7 +177,7 @@ def load(path, *, dropout=None, dtype=None):
         _port_bert_layout(backbone, porter, position_offset(config))
     unused = [key for key in porter.unused() if key not in _IGNORED_TENSORS]
     if unused:
-        raise ValueError(f"{path}: tensors the backbone has no place for: {unused}")
+        raise UserInputError(f"{path}: tensors the backbone has no place for: {unused}")
     return backbone
 
 
@@ -179,13 +191,13 @@ class _Porter:
 
     def tensor(self, key):
         if key not in self.weights:
-            raise ValueError(f"{self.source}: the checkpoint has no tensor {key!r}")
+            raise UserInputError(f"{self.source}: the checkpoint has no tensor {key!r}")
         self.used.add(key)
         return self.weights[key]
 
     def assign(self, variable, value, key):
         if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(
+            raise UserInputError(
                 f"{self.source}: {key!r} has shape {tuple(value.shape)}, but {variable.path} needs "
                 f"{tuple(variable.shape)}"
             )
@@ -203,7 +215,7 @@ class _Porter:
         weight = self.tensor(key + ".weight").T
         bias = self.tensor(key + ".bias")
         if weight.size != np.prod(dense.kernel.shape) or bias.size != np.prod(dense.bias.shape):
-            raise ValueError(
+            raise UserInputError(
                 f"{self.source}: {key!r} has shape {tuple(weight.T.shape)}, but {dense.kernel.path} needs "
                 f"{tuple(dense.kernel.shape)}"
             )

@@ -22,16 +22,18 @@ weights.
 
 Dropout: see `BertFamilyBackbone` -- one rate for attention probabilities and residuals, taken from
 `hidden_dropout_prob` (DistilBERT: `dropout`).
-"""
 
-import json
-import pathlib
+Directories may be on any TensorFlow filesystem (`tf_simcse.fileio`); keras-hub reads and writes presets on local
+disk only, so a remote preset is staged through a local temporary directory.
+"""
 
 import keras_hub
 
+from tf_simcse import fileio
 from tf_simcse.encoders import _hf_checkpoint
 from tf_simcse.encoders import klue_roberta
 from tf_simcse.encoders.backbone import BertFamilyBackbone
+from tf_simcse.errors import UserInputError
 
 # Our packed feature names (TF Hub's text API) -> keras-hub backbone input names.
 INPUT_NAMES = {
@@ -62,8 +64,8 @@ def load_backbone(path, *, dropout=None, dtype=None):
     Returns:
         A `keras_hub.models.Backbone` whose outputs are a dict with `sequence_output`.
     """
-    path = pathlib.Path(path)
-    if not (path / "config.json").is_file():
+    path = fileio.as_path(path)
+    if not fileio.isfile(fileio.join(path, "config.json")):
         raise FileNotFoundError(
             f"{path}: no config.json; expected a Hugging Face checkpoint directory or a keras-hub preset directory"
         )
@@ -98,7 +100,8 @@ def save_backbone(backbone, directory):
 
     `load_backbone(directory)` restores it with the same class, config and weights, so outputs match bit for bit.
     """
-    backbone.save_to_preset(str(directory))
+    with fileio.local_dir_for_writing(directory) as local:
+        backbone.save_to_preset(local)
 
 
 def backbone_input_names(backbone):
@@ -127,13 +130,20 @@ def hidden_state_layers(backbone):
 
 
 def _is_keras_hub_preset(path):
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    config_file = fileio.join(path, "config.json")
+    config = fileio.read_json(config_file)
+    if not isinstance(config, dict):
+        raise UserInputError(f"{config_file}: expected a JSON object, found {type(config).__name__}")
     return "model_type" not in config and "registered_name" in config
 
 
 def _load_keras_hub_preset(path, *, dropout, dtype):
     kwargs = {} if dropout is None else {"dropout": float(dropout)}
-    backbone = keras_hub.models.Backbone.from_preset(str(path), dtype=dtype, **kwargs)
+    with fileio.local_dir_for_reading(path) as local:
+        try:
+            backbone = keras_hub.models.Backbone.from_preset(local, dtype=dtype, **kwargs)
+        except (OSError, ValueError, TypeError, KeyError) as e:  # h5py's OSError for a truncated weights file
+            raise UserInputError(f"{path}: cannot load this keras-hub preset ({type(e).__name__}: {e})") from None
     if isinstance(backbone.output, dict) and "sequence_output" in backbone.output:
         return backbone
     return _from_tensor_output_backbone(backbone, path)
@@ -143,7 +153,7 @@ def _from_tensor_output_backbone(source, path):
     """Rebuild a keras-hub RoBERTa / XLM-R / DistilBERT backbone as a dict-output `BertFamilyBackbone`."""
     name = type(source).__name__
     if name not in _TENSOR_OUTPUT_BACKBONES:
-        raise ValueError(
+        raise UserInputError(
             f"{path}: {name} does not return a dict with 'sequence_output', and only "
             f"{sorted(_TENSOR_OUTPUT_BACKBONES)} can be rebuilt as one"
         )

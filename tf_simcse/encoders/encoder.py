@@ -3,18 +3,18 @@
 Training, evaluation, the CLIs and export all call this class; nothing else re-derives an embedding.
 """
 
-import json
+import io
 import math
-import os
-import pathlib
 import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_simcse import fileio
 from tf_simcse.encoders import checkpoints
 from tf_simcse.encoders.poolers import LAYERS_NEEDED, MLPHead, SentencePooler, check_pooler
+from tf_simcse.errors import UserInputError
 
 ENCODER_CONFIG_FILE = "tf_simcse_encoder.json"
 _FORMAT_VERSION = 1
@@ -152,20 +152,21 @@ class Encoder(keras.Model):
         }
 
     def save_pretrained(self, directory):
-        """Writes backbone (keras-hub preset layout), MLP head, preprocessor and settings to `directory`."""
-        directory = pathlib.Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        checkpoints.save_backbone(self.backbone, directory / "backbone")
+        """Writes backbone (keras-hub preset layout), MLP head, preprocessor and settings to `directory`.
+
+        `directory` may be on any TensorFlow filesystem (`gs://...`, see `tf_simcse.fileio`). The settings file,
+        which marks a complete directory, is written last.
+        """
+        directory = fileio.as_path(directory)
+        fileio.makedirs(directory)
+        checkpoints.save_backbone(self.backbone, fileio.join(directory, "backbone"))
         if self.mlp is not None:
-            np.savez(
-                directory / "mlp_head.npz",
-                kernel=self.mlp.dense.kernel.numpy(),
-                bias=self.mlp.dense.bias.numpy(),
-            )
+            buffer = io.BytesIO()
+            np.savez(buffer, kernel=self.mlp.dense.kernel.numpy(), bias=self.mlp.dense.bias.numpy())
+            fileio.write_bytes(fileio.join(directory, "mlp_head.npz"), buffer.getvalue())
         if self.preprocessor is not None:
-            self.preprocessor.save(directory / "preprocessor")
-        with open(directory / ENCODER_CONFIG_FILE, "w", encoding="utf-8") as f:
-            json.dump(self.encoder_config(), f, indent=2)
+            self.preprocessor.save(fileio.join(directory, "preprocessor"))
+        fileio.write_json(fileio.join(directory, ENCODER_CONFIG_FILE), self.encoder_config(), ensure_ascii=True)
 
     @classmethod
     def from_pretrained(
@@ -182,8 +183,13 @@ class Encoder(keras.Model):
 
         `path` may be: a directory written by `save_pretrained` (or a training output directory, whose `best/`
         is used), a `tf_simcse.export` directory, a local Hugging Face checkpoint directory, or a keras-hub preset
-        directory. Settings saved with the model (pooler, max_seq_length) are the defaults; arguments given here
-        override them.
+        directory, on any TensorFlow filesystem (`gs://...`, see `tf_simcse.fileio`). Settings saved with the
+        model (pooler, max_seq_length) are the defaults; arguments given here override them.
+
+        Raises:
+            FileNotFoundError: `path` or a file the model needs does not exist.
+            tf_simcse.errors.UserInputError: a file of the model cannot be read (not JSON, truncated weights, a
+                config that does not match the weights, ...); the message names the file.
         """
         from tf_simcse.exporting import is_export_dir, load_exported_encoder
         from tf_simcse.preprocessing import TextPreprocessor
@@ -202,11 +208,12 @@ class Encoder(keras.Model):
             )
         saved = read_encoder_config(path)
         if saved is not None:
-            backbone = checkpoints.load_backbone(path / "backbone", dropout=dropout)
+            backbone = checkpoints.load_backbone(fileio.join(path, "backbone"), dropout=dropout)
             seq_length = _sequence_length(backbone, max_seq_length, saved.get("max_seq_length"))
             preprocessor = None
-            if (path / "preprocessor").exists():
-                preprocessor = TextPreprocessor.load(path / "preprocessor", seq_length=seq_length, dynamic=dynamic_padding)
+            preprocessor_dir = fileio.join(path, "preprocessor")
+            if fileio.exists(preprocessor_dir):
+                preprocessor = TextPreprocessor.load(preprocessor_dir, seq_length=seq_length, dynamic=dynamic_padding)
             encoder = cls(
                 backbone,
                 pooler=pooler or saved["pooler"],
@@ -214,8 +221,9 @@ class Encoder(keras.Model):
                 preprocessor=preprocessor,
             )
             if encoder.mlp is not None:
-                if (path / "mlp_head.npz").exists():
-                    head = np.load(path / "mlp_head.npz")
+                head_file = fileio.join(path, "mlp_head.npz")
+                if fileio.exists(head_file):
+                    head = _read_mlp_head(head_file, encoder.hidden_dim)
                     encoder.mlp.dense.kernel.assign(head["kernel"])
                     encoder.mlp.dense.bias.assign(head["bias"])
                 else:
@@ -238,59 +246,78 @@ class Encoder(keras.Model):
         return encoder
 
 
+def _read_mlp_head(path, hidden_dim):
+    try:
+        with np.load(io.BytesIO(fileio.read_bytes(path))) as npz:
+            head = {key: npz[key] for key in ("kernel", "bias")}
+    except (OSError, ValueError, KeyError, EOFError) as e:  # not a zip, truncated, or without the arrays
+        raise UserInputError(f"{path}: cannot read the MLP head ({type(e).__name__}: {e})") from None
+    if head["kernel"].shape != (hidden_dim, hidden_dim) or head["bias"].shape != (hidden_dim,):
+        raise UserInputError(
+            f"{path}: MLP head of shapes {head['kernel'].shape} / {head['bias'].shape}, but the backbone's hidden "
+            f"size is {hidden_dim}"
+        )
+    return head
+
+
 def _sequence_length(backbone, requested, saved_default, fallback=128):
     """The packing length: as requested, else the model's saved default, else 128 — within the position table."""
     limit = getattr(backbone, "max_sequence_length", None)
     if requested is not None:
         if limit is not None and requested > limit:
-            raise ValueError(f"max_seq_length {requested} exceeds the model's {limit} position embeddings.")
+            raise UserInputError(f"max_seq_length {requested} exceeds the model's {limit} position embeddings.")
         return int(requested)
     length = int(saved_default or fallback)
     return min(length, limit) if limit is not None else length
 
 
 def resolve_model_dir(path):
-    """Returns the directory holding the model; a training output dir resolves to its `best/`."""
-    path = pathlib.Path(os.path.expanduser(str(path)))
-    if not path.exists():
+    """Returns the directory holding the model (a string); a training output dir resolves to its `best/`."""
+    path = fileio.as_path(path)
+    if not fileio.exists(path):
         raise FileNotFoundError(f"--model {path}: no such file or directory.")
-    if not path.is_dir():
-        raise ValueError(
+    if not fileio.isdir(path):
+        raise UserInputError(
             f"--model {path}: expected a directory (HF checkpoint, keras-hub preset, training output, export)."
         )
-    if (path / "best" / ENCODER_CONFIG_FILE).exists():
-        return path / "best"
+    best = fileio.join(path, "best")
+    if fileio.exists(fileio.join(best, ENCODER_CONFIG_FILE)):
+        return best
     # One SavedModel of an export (<export>/encoder, .../sentence_encoder): the export it belongs to.
-    if (path / "saved_model.pb").exists() and (path.parent / "tf_simcse_export.json").exists():
-        return path.parent
+    parent = fileio.dirname(path)
+    if fileio.exists(fileio.join(path, "saved_model.pb")) and fileio.exists(
+        fileio.join(parent, "tf_simcse_export.json")
+    ):
+        return parent
     return path
 
 
 def read_encoder_config(path):
-    config_file = pathlib.Path(path) / ENCODER_CONFIG_FILE
-    if not config_file.exists():
+    """The settings file of a `save_pretrained` directory, or None if `path` is not one."""
+    config_file = fileio.join(path, ENCODER_CONFIG_FILE)
+    if not fileio.exists(config_file):
         return None
-    with open(config_file, encoding="utf-8") as f:
-        config = json.load(f)
-    if config.get("format") != "tf_simcse.Encoder":
-        raise ValueError(f"{config_file} is not a tf_simcse Encoder config.")
+    config = fileio.read_json(config_file)
+    if not isinstance(config, dict) or config.get("format") != "tf_simcse.Encoder":
+        raise UserInputError(f"{config_file} is not a tf_simcse Encoder config.")
+    missing = [key for key in ("pooler", "mlp_only_train") if key not in config]
+    if missing:
+        raise UserInputError(f"{config_file}: missing {', '.join(missing)}")
     return config
 
 
 def sentence_transformers_defaults(path):
     """Pooler / max length declared by a sentence-transformers checkpoint directory, if it is one."""
-    path = pathlib.Path(path)
     defaults = {}
-    st_config = path / "sentence_bert_config.json"
-    if st_config.exists():
-        with open(st_config, encoding="utf-8") as f:
-            max_len = json.load(f).get("max_seq_length")
-        if max_len:
-            defaults["max_seq_length"] = int(max_len)
-    pooling_config = path / "1_Pooling" / "config.json"
-    if pooling_config.exists():
-        with open(pooling_config, encoding="utf-8") as f:
-            pooling = json.load(f)
+    st_config = fileio.read_json_if_exists(fileio.join(path, "sentence_bert_config.json"), {})
+    max_len = st_config.get("max_seq_length") if isinstance(st_config, dict) else None
+    if max_len:
+        defaults["max_seq_length"] = int(max_len)
+    pooling_file = fileio.join(path, "1_Pooling", "config.json")
+    if fileio.exists(pooling_file):
+        pooling = fileio.read_json(pooling_file)
+        if not isinstance(pooling, dict):
+            raise UserInputError(f"{pooling_file}: expected a JSON object, found {type(pooling).__name__}")
         if pooling.get("pooling_mode_mean_tokens"):
             defaults["pooler"] = "avg"
         elif pooling.get("pooling_mode_cls_token"):

@@ -17,21 +17,21 @@ Here it becomes a `BertFamilyBackbone`:
   does not).
 """
 
-import json
-import pathlib
-
+from tf_simcse import fileio
 from tf_simcse.encoders import _hf_checkpoint
+from tf_simcse.errors import UserInputError
 
 
 def is_klue_roberta(path):
     """True for a Hugging Face RoBERTa checkpoint directory whose tokenizer is a WordPiece `vocab.txt`."""
-    path = pathlib.Path(path)
-    config_file = path / "config.json"
-    if not config_file.is_file():
+    config_file = fileio.join(path, "config.json")
+    if not fileio.isfile(config_file):
         return False
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    byte_level = (path / "vocab.json").is_file() or (path / "merges.txt").is_file()
-    return config.get("model_type") == "roberta" and (path / "vocab.txt").is_file() and not byte_level
+    config = fileio.read_json(config_file)
+    if not isinstance(config, dict) or config.get("model_type") != "roberta":
+        return False
+    byte_level = fileio.isfile(fileio.join(path, "vocab.json")) or fileio.isfile(fileio.join(path, "merges.txt"))
+    return fileio.isfile(fileio.join(path, "vocab.txt")) and not byte_level
 
 
 def load_klue_roberta(path, *, dropout=None, dtype=None):
@@ -43,21 +43,23 @@ def load_klue_roberta(path, *, dropout=None, dtype=None):
         dtype: the dtype policy of the backbone's layers.
 
     Raises:
-        ValueError: if the directory is not a WordPiece RoBERTa checkpoint, or `vocab.txt` and `config.json`
-            disagree on the vocabulary size, or the weights do not match the config.
+        tf_simcse.errors.UserInputError (a ValueError): if the directory is not a WordPiece RoBERTa checkpoint, or
+            `vocab.txt` and `config.json` disagree on the vocabulary size, or the weights do not match the config.
     """
-    path = pathlib.Path(path)
+    path = fileio.as_path(path)
     if not is_klue_roberta(path):
-        raise ValueError(
+        raise UserInputError(
             f"{path}: not a KLUE-RoBERTa-style checkpoint (needs config.json with model_type 'roberta', a "
             "WordPiece vocab.txt, and no byte-level vocab.json/merges.txt)"
         )
     config = _hf_checkpoint.read_config(path)
-    with open(path / "vocab.txt", encoding="utf-8") as vocab:
-        vocab_size = sum(1 for _ in vocab)
+    from tf_simcse.preprocessing.wordpiece import read_vocabulary
+
+    vocab_file = fileio.join(path, "vocab.txt")
+    vocab_size = len(read_vocabulary(vocab_file))
     # A vocab.txt longer than the embedding would produce ids the model cannot look up.
-    if vocab_size > config["vocab_size"]:
-        raise ValueError(
-            f"{path / 'vocab.txt'} has {vocab_size} tokens but config.json says vocab_size={config['vocab_size']}"
+    if "vocab_size" in config and vocab_size > config["vocab_size"]:
+        raise UserInputError(
+            f"{vocab_file} has {vocab_size} tokens but config.json says vocab_size={config['vocab_size']}"
         )
     return _hf_checkpoint.load(path, dropout=dropout, dtype=dtype)

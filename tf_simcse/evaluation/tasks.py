@@ -13,11 +13,12 @@ Each task embeds every distinct sentence of the split once, with the encoder's s
 """
 
 import dataclasses
-import pathlib
 
 import numpy as np
 
+from tf_simcse import fileio
 from tf_simcse.data import readers
+from tf_simcse.errors import UserInputError
 from tf_simcse.evaluation.classification import binary_classification_metrics
 from tf_simcse.evaluation.klue_sts import cosine_to_klue_scale, klue_sts_metrics
 from tf_simcse.evaluation.sts import sts_metrics, sts_scores
@@ -43,10 +44,10 @@ def parse_task(text):
     name, _, split = spec.partition(":")
     name = name.strip().lower()
     if name not in TASKS:
-        raise ValueError(f"--task {text!r}: unknown task {name!r}; choose one of {', '.join(TASKS)}.")
+        raise UserInputError(f"--task {text!r}: unknown task {name!r}; choose one of {', '.join(TASKS)}.")
     if "=" in text and not path:
-        raise ValueError(f"--task {text!r}: '=' must be followed by the path of the upstream file.")
-    if path and not pathlib.Path(path).expanduser().exists():
+        raise UserInputError(f"--task {text!r}: '=' must be followed by the path of the upstream file.")
+    if path and not fileio.exists(path):
         raise FileNotFoundError(f"--task {text!r}: file {path} does not exist.")
     return TaskSpec(name=name, split=split.strip() or DEFAULT_SPLITS[name], path=path or None)
 
@@ -72,7 +73,7 @@ def _load_from_tfds(task, data_dir):
     what = f"--task {task.label} (no =PATH given, so it is read from TFDS {name!r})"
     builder = prepared_builder(name, what=what, data_dir=data_dir)
     if task.split not in builder.info.splits:
-        raise ValueError(f"{what}: no split {task.split!r}; prepared splits: {sorted(builder.info.splits)}")
+        raise UserInputError(f"{what}: no split {task.split!r}; prepared splits: {sorted(builder.info.splits)}")
     rows = list(tfds.as_numpy(builder.as_dataset(split=task.split, shuffle_files=False)))
 
     def text(value):

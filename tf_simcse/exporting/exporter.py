@@ -10,23 +10,29 @@ Export directory layout:
     encoder/                SavedModel (`EncoderModule`); its variables are also the Keras Encoder's checkpoint
     sentence_encoder/       SavedModel (`SentenceEncoderModule`)
 
-The export directory is written next to its final place under a temporary name and renamed into place at the end,
-so a failed export never leaves a half-written directory, and an earlier export at the same path stays intact until
-the new one is complete.
+The export directory is written next to its final place under a temporary name (`.<name>.tmp-*`) and renamed into
+place at the end, so a failed export (a full disk included) never leaves a half-written directory, and an earlier
+export at the same path stays intact until the new one is complete.
+
+Any TensorFlow filesystem works (`gs://`, `s3://` / `hdfs://` with tensorflow-io, `ram://`; see
+`tf_simcse.fileio`). The final rename is atomic on a local disk only. On object stores (gs://, s3://) a rename is
+a copy of every object, so there the guarantee is: the new export is complete before the earlier one is touched,
+its marker files (`tf_simcse_export.json`, README.md) are copied last, and a swap that fails restores the earlier
+export; but a reader listing the directory during the swap may see it partly copied, and a process killed during
+the swap can leave the earlier export under `.<name>.old-*` and the new one under `.<name>.tmp-*`.
 """
 
 import contextlib
-import json
-import os
-import pathlib
-import shutil
-import tempfile
-import uuid
+import copy
+import errno
+import posixpath
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_simcse import fileio
+from tf_simcse.errors import DiskFullError, UserInputError, is_disk_full
 from tf_simcse.exporting import model_card as model_card_lib
 from tf_simcse.exporting.encoder_module import EncoderModule, tf_variable
 from tf_simcse.exporting.preprocessor_module import PreprocessorModule
@@ -37,7 +43,7 @@ PREPROCESSOR_DIR = "preprocessor"
 ENCODER_DIR = "encoder"
 SENTENCE_ENCODER_DIR = "sentence_encoder"
 # Inside preprocessor/: the files TextPreprocessor.load reads (SavedModel's place for files the graph does not use).
-PREPROCESSOR_FILES_DIR = os.path.join(PREPROCESSOR_DIR, "assets.extra")
+PREPROCESSOR_FILES_DIR = posixpath.join(PREPROCESSOR_DIR, "assets.extra")
 _FORMAT = "tf_simcse.export"
 _FORMAT_VERSION = 1
 
@@ -49,18 +55,23 @@ def export_model(encoder, output_dir, *, seq_length=None, model_card=None):
         encoder: a `tf_simcse.encoders.encoder.Encoder` with a `preprocessor` (as `Encoder.from_pretrained`
             builds it). It may have been trained under a mixed-precision policy or a distribution strategy: the
             export is a float32 single-device copy of its weights. Call this outside any strategy scope.
-        output_dir: the export directory to create. An earlier export there is replaced (atomically); any other
-            existing non-empty directory is refused.
+        output_dir: the export directory to create, on any TensorFlow filesystem. An earlier export there is
+            replaced (see the module docstring for what "atomically" means where); any other existing non-empty
+            directory, or a file, is refused.
         seq_length: the preprocessor's default packed length; default: the encoder's `max_seq_length`.
         model_card: facts for README.md, a dict with keys from `tf_simcse.exporting.model_card.MODEL_CARD_KEYS`
             (`training_model_card(run_dir)` builds it for a training run).
 
     Returns:
-        `pathlib.Path` of the export directory.
+        The export directory, a string (an absolute local path, or the URL).
+
+    Raises:
+        tf_simcse.errors.DiskFullError: the disk filled up while writing; the partial export was removed and an
+            earlier export at `output_dir` is unchanged.
     """
     from tf_simcse.preprocessing import TextPreprocessor
 
-    output_dir = pathlib.Path(os.path.expanduser(str(output_dir))).absolute()
+    output_dir = fileio.absolute(output_dir)
     card = model_card_lib.check_model_card(model_card)
     if encoder.preprocessor is None:
         raise ValueError("export_model needs an Encoder with a preprocessor (build it with Encoder.from_pretrained).")
@@ -72,14 +83,20 @@ def export_model(encoder, output_dir, *, seq_length=None, model_card=None):
             "(the encoder's weights are copied into a fresh single-device model)."
         )
     seq_length = _check_seq_length(encoder, encoder.max_seq_length if seq_length is None else seq_length)
-    if output_dir.exists() and not is_export_dir(output_dir) and any(output_dir.iterdir()):
-        raise ValueError(f"--output {output_dir} exists and is not a tf_simcse export; choose a new directory.")
+    if fileio.exists(output_dir) and not fileio.isdir(output_dir):
+        raise FileExistsError(
+            errno.EEXIST, "is a file; --output names the export directory to write (a new or an earlier export)",
+            output_dir,
+        )
+    if fileio.exists(output_dir) and not is_export_dir(output_dir) and fileio.listdir(output_dir):
+        raise UserInputError(f"--output {output_dir} exists and is not a tf_simcse export; choose a new directory.")
 
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    fileio.makedirs(fileio.dirname(output_dir))
+    staging = fileio.temp_sibling(output_dir, "tmp")
     try:
+        fileio.makedirs(staging)
         exported = float32_copy(encoder)
-        files_dir = staging / PREPROCESSOR_FILES_DIR
+        files_dir = fileio.join(staging, PREPROCESSOR_FILES_DIR)
         encoder.preprocessor.save(files_dir)
         # Rebuilt from the written files, so that the vocabulary asset is the export's own copy.
         static = TextPreprocessor.load(files_dir, seq_length=seq_length, dynamic=False)
@@ -88,34 +105,48 @@ def export_model(encoder, output_dir, *, seq_length=None, model_card=None):
         preprocessor_module = PreprocessorModule(static)
         tf.saved_model.save(
             preprocessor_module,
-            str(staging / PREPROCESSOR_DIR),
+            fileio.join(staging, PREPROCESSOR_DIR),
             signatures={"serving_default": preprocessor_module.__call__.get_concrete_function()},
         )
         with _float32_policy():  # the view models EncoderModule builds, like the copy, compute in float32
             encoder_module = EncoderModule(exported)
         tf.saved_model.save(
             encoder_module,
-            str(staging / ENCODER_DIR),
+            fileio.join(staging, ENCODER_DIR),
             signatures={"serving_default": encoder_module.serve.get_concrete_function()},
         )
         sentence_module = SentenceEncoderModule(exported, dynamic)
         tf.saved_model.save(
             sentence_module,
-            str(staging / SENTENCE_ENCODER_DIR),
+            fileio.join(staging, SENTENCE_ENCODER_DIR),
             signatures={"serving_default": sentence_module.serve.get_concrete_function()},
         )
 
-        info = _export_info(exported, static, seq_length, output_dir.name, card)
-        (staging / EXPORT_CONFIG_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        info = _export_info(exported, static, seq_length, fileio.basename(output_dir), card)
+        fileio.write_json(fileio.join(staging, EXPORT_CONFIG_FILE), info)
         # The card's example runs the written sentence_encoder: a failed round trip fails the export.
-        example = _example_similarities(staging / SENTENCE_ENCODER_DIR, card)
+        example = _example_similarities(fileio.join(staging, SENTENCE_ENCODER_DIR), card)
         readme = model_card_lib.render_model_card(card, info, example)
-        (staging / "README.md").write_text(readme, encoding="utf-8")
-        _replace_directory(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        fileio.write_text(fileio.join(staging, "README.md"), readme)
+        fileio.replace_dir(staging, output_dir)
+    except BaseException as error:
+        _remove_quietly(staging)
+        if is_disk_full(error):
+            earlier = "an earlier export there is unchanged" if is_export_dir(output_dir) else "nothing was kept"
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"no space left on device while writing the export; the partial export was removed and {earlier}",
+                output_dir,
+            ) from None
         raise
     return output_dir
+
+
+def _remove_quietly(path):
+    try:
+        fileio.remove(path)
+    except Exception:  # noqa: BLE001 -- cleanup must not hide the error that caused it
+        pass
 
 
 def float32_copy(encoder):
@@ -150,23 +181,20 @@ def _float32_policy():
 
 
 def is_export_dir(path):
-    return (pathlib.Path(path) / EXPORT_CONFIG_FILE).is_file()
+    return fileio.isfile(fileio.join(path, EXPORT_CONFIG_FILE))
 
 
 def read_export_config(path):
-    """The export's `tf_simcse_export.json`; `path` may be any directory `tf.io.gfile` reads (local, gs://...)."""
-    config_file = os.path.join(str(path), EXPORT_CONFIG_FILE)
-    if not tf.io.gfile.exists(config_file):
+    """The export's `tf_simcse_export.json`; `path` may be local or any `tf.io.gfile` URL (gs://...)."""
+    config_file = fileio.join(path, EXPORT_CONFIG_FILE)
+    if not fileio.exists(config_file):
         raise FileNotFoundError(f"{config_file}: no such file (not a tf_simcse export directory).")
-    try:
-        with tf.io.gfile.GFile(config_file, "rb") as f:
-            config = json.loads(f.read().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{config_file} is not valid JSON: {e}") from None
-    if config.get("format") != _FORMAT:
-        raise ValueError(f"{config_file} is not a tf_simcse export config (format {config.get('format')!r}).")
+    config = fileio.read_json(config_file)
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise UserInputError(f"{config_file} is not a tf_simcse export config (format {found!r}).")
     if config.get("format_version", 0) > _FORMAT_VERSION:
-        raise ValueError(
+        raise UserInputError(
             f"{config_file} has format_version {config['format_version']}; this tf_simcse reads up to "
             f"{_FORMAT_VERSION}: upgrade tf_simcse."
         )
@@ -193,15 +221,23 @@ def load_exported_encoder(
     from tf_simcse.preprocessing import TextPreprocessor
 
     encoder_class = encoder_class or Encoder
-    path = pathlib.Path(path)
+    path = fileio.as_path(path)
     info = read_export_config(path)
-    backbone_config = json.loads(json.dumps(info["backbone"]))
-    backbone_config["config"].pop("dtype", None)  # the current policy, as for a Hugging Face checkpoint
-    if dropout is not None:
-        backbone_config["config"]["dropout"] = float(dropout)
-    backbone = keras.saving.deserialize_keras_object(backbone_config)
+    try:
+        backbone_config = copy.deepcopy(info["backbone"])
+        backbone_config["config"].pop("dtype", None)  # the current policy, as for a Hugging Face checkpoint
+        if dropout is not None:
+            backbone_config["config"]["dropout"] = float(dropout)
+        backbone = keras.saving.deserialize_keras_object(backbone_config)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserInputError(
+            f"{fileio.join(path, EXPORT_CONFIG_FILE)}: cannot rebuild the backbone from its 'backbone' entry "
+            f"({type(e).__name__}: {e})"
+        ) from None
     seq_length = _sequence_length(backbone, max_seq_length, info["seq_length"])
-    preprocessor = TextPreprocessor.load(path / PREPROCESSOR_FILES_DIR, seq_length=seq_length, dynamic=dynamic_padding)
+    preprocessor = TextPreprocessor.load(
+        fileio.join(path, PREPROCESSOR_FILES_DIR), seq_length=seq_length, dynamic=dynamic_padding
+    )
     encoder = encoder_class(
         backbone,
         pooler=pooler or info["pooler"],
@@ -213,12 +249,12 @@ def load_exported_encoder(
     reader.backbone_weights = [tf_variable(v) for v in backbone.weights]
     if encoder.mlp is not None and info["has_mlp_head"]:
         reader.mlp_weights = [tf_variable(v) for v in encoder.mlp.weights]
-    variables_path = path / ENCODER_DIR / "variables" / "variables"
+    variables_path = fileio.join(path, ENCODER_DIR, "variables", "variables")
     try:
-        status = reader.read(str(variables_path))
+        status = reader.read(variables_path)
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise ValueError(f"{variables_path} does not hold the weights of the exported Encoder: {e}") from None
+        raise UserInputError(f"{variables_path} does not hold the weights of the exported Encoder: {e}") from None
     status.expect_partial()
     if encoder.mlp is not None and not info["has_mlp_head"]:
         encoder.init_mlp_from_backbone_pooler()  # as for a checkpoint without a trained head
@@ -230,9 +266,9 @@ def _check_seq_length(encoder, seq_length):
     seq_length = int(seq_length)
     limit = getattr(encoder.backbone, "max_sequence_length", None)
     if seq_length < 3:
-        raise ValueError(f"seq_length must be >= 3 ([CLS], [SEP] and one token), got {seq_length}.")
+        raise UserInputError(f"seq_length must be >= 3 ([CLS], [SEP] and one token), got {seq_length}.")
     if limit is not None and seq_length > limit:
-        raise ValueError(f"seq_length {seq_length} exceeds the model's {limit} position embeddings.")
+        raise UserInputError(f"seq_length {seq_length} exceeds the model's {limit} position embeddings.")
     return seq_length
 
 
@@ -289,22 +325,6 @@ def _example_similarities(sentence_encoder_dir, card):
     sentences = card.get("example_sentences") or list(model_card_lib.DEFAULT_EXAMPLE_SENTENCES)
     if not sentences:
         return None
-    module = tf.saved_model.load(str(sentence_encoder_dir))
+    module = tf.saved_model.load(sentence_encoder_dir)
     embeddings = module(tf.constant(sentences)).numpy().astype(np.float64)
     return sentences, embeddings @ embeddings.T
-
-
-def _replace_directory(staging, output_dir):
-    """Moves the finished `staging` directory to `output_dir`, replacing an earlier export there."""
-    if not output_dir.exists():
-        os.replace(staging, output_dir)
-        return
-    # Two renames: the earlier export is set aside (not deleted) until the new one is in place.
-    retired = output_dir.parent / f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}"
-    os.replace(output_dir, retired)
-    try:
-        os.replace(staging, output_dir)
-    except BaseException:
-        os.replace(retired, output_dir)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)

@@ -5,8 +5,9 @@ builds that dict from a training output directory (`config.json` + `metrics.json
 """
 
 import json
-import pathlib
 
+from tf_simcse import fileio
+from tf_simcse.errors import UserInputError
 from tf_simcse.evaluation.metric_table import format_metric_table
 
 MODEL_CARD_KEYS = {
@@ -87,11 +88,12 @@ def training_model_card(output_dir):
         output_dir: a `tf_simcse.train` output directory (or its `best/`): reads `config.json` and, if present,
             `metrics.json` (the dev figures at the selected step, and the test figures).
     """
-    out = pathlib.Path(output_dir)
-    if not (out / "config.json").exists() and (out.parent / "config.json").exists():
-        out = out.parent  # given <run>/best
-    config_file = out / "config.json"
-    if not config_file.exists():
+    out = fileio.as_path(output_dir)
+    parent = fileio.dirname(out)
+    if not fileio.exists(fileio.join(out, "config.json")) and fileio.exists(fileio.join(parent, "config.json")):
+        out = parent  # given <run>/best
+    config_file = fileio.join(out, "config.json")
+    if not fileio.exists(config_file):
         raise FileNotFoundError(f"{out} has no config.json: not a tf_simcse training output directory.")
     config = _read_json(config_file)
     card = {
@@ -102,8 +104,8 @@ def training_model_card(output_dir):
         "test_data": [str(x) for x in config.get("test_data", [])],
         "hyperparameters": {k: config[k] for k in _HYPERPARAMETERS if k in config},
     }
-    metrics_file = out / "metrics.json"
-    if metrics_file.exists():
+    metrics_file = fileio.join(out, "metrics.json")
+    if fileio.exists(metrics_file):
         report = _read_json(metrics_file)
         rows = {}
         best_step = report.get("best_step")
@@ -282,7 +284,7 @@ def _cell(text):
 
 
 def _read_json(path):
-    try:
-        return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    data = fileio.read_json(path)
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data

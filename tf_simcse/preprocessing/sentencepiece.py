@@ -1,12 +1,11 @@
 """In-graph SentencePiece tokenizer (XLM-R, KoBERT-style vocabs)."""
 
-import json
-import os
-import pathlib
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tf_simcse import fileio
+from tf_simcse.errors import UserInputError
 from tf_simcse.preprocessing.wordpiece import CodePointMapper, _Opaque
 
 # File names Hugging Face checkpoints use for the SentencePiece model.
@@ -63,19 +62,18 @@ class SentencePieceTokenizer(tf.Module):
             model = bytes(model_file_or_bytes)
             source = "the given model bytes"
         else:
-            self.model_path = os.fspath(model_file_or_bytes)
+            self.model_path = fileio.as_path(model_file_or_bytes)
             source = self.model_path
             try:
-                with open(self.model_path, "rb") as f:
-                    model = f.read()
+                model = fileio.read_bytes(self.model_path)
             except FileNotFoundError:
                 raise FileNotFoundError(f"SentencePiece model file not found: {self.model_path}") from None
         try:
             pieces, model_type = parse_model_proto(model)
         except ValueError as e:
-            raise ValueError(f"{source} is not a valid SentencePiece model: {e}") from None
+            raise UserInputError(f"{source} is not a valid SentencePiece model: {e}") from None
         if not pieces:
-            raise ValueError(f"{source} is not a valid SentencePiece model: it has no pieces")
+            raise UserInputError(f"{source} is not a valid SentencePiece model: it has no pieces")
         # FastSentencepieceTokenizer breaks exact Viterbi score ties the way the
         # current SentencePiece library does (the older op does not, e.g.
         # "000" -> "00" "0" instead of "0" "00"), but it only implements
@@ -115,7 +113,7 @@ class SentencePieceTokenizer(tf.Module):
                     token = candidate
                     break
             if token_id is None and key in ("cls", "sep", "unk") and given[key] is not None:
-                raise ValueError(f"{key}_token {given[key]!r} is not a piece of {source}")
+                raise UserInputError(f"{key}_token {given[key]!r} is not a piece of {source}")
             special_tokens[key] = token
             special_ids[f"{key}_id"] = token_id
         # Plain dicts kept out of tf.Module tracking (see WordPieceTokenizer).
@@ -144,17 +142,17 @@ class SentencePieceTokenizer(tf.Module):
         `fairseq_offset` defaults to True when tokenizer_config.json names
         `XLMRobertaTokenizer` or config.json's model_type is xlm-roberta.
         """
-        path = pathlib.Path(path)
+        path = fileio.as_path(path)
         model_file = find_model_file(path)
         if model_file is None:
             raise FileNotFoundError(f"{path} holds no SentencePiece model (looked for {', '.join(MODEL_FILE_NAMES)})")
         settings = {}
-        tok_config = _read_json_if_exists(path / "tokenizer_config.json")
-        config = _read_json_if_exists(path / "config.json")
+        tok_config = _read_json_if_exists(fileio.join(path, "tokenizer_config.json"))
+        config = _read_json_if_exists(fileio.join(path, "config.json"))
         tokenizer_class = (tok_config.get("tokenizer_class") or "").replace("Fast", "")
         model_type = config.get("model_type", "")
         if tokenizer_class.startswith("Camembert"):
-            raise ValueError(f"{path}: CamemBERT's fairseq id layout is not supported")
+            raise UserInputError(f"{path}: CamemBERT's fairseq id layout is not supported")
         settings["fairseq_offset"] = tokenizer_class == "XLMRobertaTokenizer" or model_type == "xlm-roberta"
         if "do_lower_case" in tok_config:
             settings["lower_case"] = bool(tok_config["do_lower_case"])
@@ -204,12 +202,10 @@ class SentencePieceTokenizer(tf.Module):
 
     def save_vocabulary(self, directory, filename=None):
         """Writes the SentencePiece model file and returns its path."""
-        os.makedirs(directory, exist_ok=True)
         if filename is None:
-            filename = os.path.basename(self.model_path) if self.model_path else "sentencepiece.model"
-        out = os.path.join(directory, filename)
-        with open(out, "wb") as f:
-            f.write(self._model_bytes)
+            filename = fileio.basename(self.model_path) if self.model_path else "sentencepiece.model"
+        out = fileio.join(directory, filename)
+        fileio.write_bytes(out, self._model_bytes)
         return out
 
     def get_config(self):
@@ -250,20 +246,17 @@ class SentencePieceTokenizer(tf.Module):
 def find_model_file(path):
     """The SentencePiece model file in a Hugging Face directory, or None."""
     for name in MODEL_FILE_NAMES:
-        candidate = pathlib.Path(path) / name
-        if candidate.exists():
+        candidate = fileio.join(path, name)
+        if fileio.exists(candidate):
             return candidate
     return None
 
 
 def _read_json_if_exists(path):
-    if not path.exists():
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    data = fileio.read_json_if_exists(path, {})
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
 
 
 _MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}

@@ -1,11 +1,9 @@
 """Tokenizer + packer: the one strings -> ids path (tf.data, encode, export)."""
 
-import json
-import os
-import pathlib
-
 import tensorflow as tf
 
+from tf_simcse import fileio
+from tf_simcse.errors import UserInputError
 from tf_simcse.preprocessing.packing import InputPacker
 from tf_simcse.preprocessing.sentencepiece import SentencePieceTokenizer, find_model_file
 from tf_simcse.preprocessing.wordpiece import WordPieceTokenizer
@@ -57,17 +55,14 @@ class TextPreprocessor(tf.Module):
         roberta/xlm-roberta checkpoints, except when the vocabulary is
         WordPiece with [CLS]/[SEP] (KLUE-RoBERTa), which packs BERT-style.
         """
-        path = pathlib.Path(path)
-        if not path.is_dir():
+        path = fileio.as_path(path)
+        if not fileio.isdir(path):
             raise FileNotFoundError(f"not a checkpoint directory: {path}")
         model_type = ""
-        if (path / "config.json").exists():
-            with open(path / "config.json", encoding="utf-8") as f:
-                try:
-                    model_type = json.load(f).get("model_type", "")
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path / 'config.json'} is not valid JSON: {e}") from None
-        if (path / "vocab.txt").exists() or _is_wordpiece_json(path / "tokenizer.json"):
+        config = fileio.read_json_if_exists(fileio.join(path, "config.json"), {})
+        if isinstance(config, dict):
+            model_type = config.get("model_type", "")
+        if fileio.exists(fileio.join(path, "vocab.txt")) or _is_wordpiece_json(fileio.join(path, "tokenizer.json")):
             tokenizer = WordPieceTokenizer.from_pretrained(path, **tokenizer_overrides)
             has_bert_specials = all(
                 tokenizer.token_to_id(t) is not None for t in (tokenizer.cls_token, tokenizer.sep_token)
@@ -155,30 +150,32 @@ class TextPreprocessor(tf.Module):
         }
 
     def save(self, directory):
-        """Writes the vocabulary / SentencePiece model and preprocessor.json into `directory`."""
-        os.makedirs(directory, exist_ok=True)
+        """Writes the vocabulary / SentencePiece model and preprocessor.json into `directory` (any filesystem)."""
+        fileio.makedirs(directory)
         config = self.get_config()
-        config["vocabulary_file"] = os.path.basename(self.tokenizer.save_vocabulary(directory))
-        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2, ensure_ascii=False)
+        config["vocabulary_file"] = fileio.basename(self.tokenizer.save_vocabulary(directory))
+        fileio.write_json(fileio.join(directory, CONFIG_FILE), config)
         return directory
 
     @classmethod
     def load(cls, directory, **overrides):
         """Rebuilds a preprocessor written by `save` (overrides: seq_length, dynamic, pair_style)."""
-        path = os.path.join(directory, CONFIG_FILE)
-        if not os.path.exists(path):
+        path = fileio.join(directory, CONFIG_FILE)
+        if not fileio.exists(path):
             raise FileNotFoundError(f"{directory} has no {CONFIG_FILE} (not written by TextPreprocessor.save)")
-        with open(path, encoding="utf-8") as f:
-            try:
-                config = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} is not valid JSON: {e}") from None
-        kind = config.get("tokenizer_type")
+        config = fileio.read_json(path)
+        kind = config.get("tokenizer_type") if isinstance(config, dict) else None
         if kind not in _TOKENIZER_KINDS:
-            raise ValueError(f"{path}: tokenizer_type {kind!r} is not one of {sorted(_TOKENIZER_KINDS)}")
-        vocab_file = os.path.join(directory, config["vocabulary_file"])
-        tokenizer = _TOKENIZER_KINDS[kind](vocab_file, **config["tokenizer"])
+            raise UserInputError(f"{path}: tokenizer_type {kind!r} is not one of {sorted(_TOKENIZER_KINDS)}")
+        required = ("vocabulary_file", "tokenizer", "seq_length", "pair_style", "dynamic")
+        missing = [k for k in required if k not in config]
+        if missing:
+            raise UserInputError(f"{path}: missing {', '.join(missing)}")
+        vocab_file = fileio.join(directory, config["vocabulary_file"])
+        try:
+            tokenizer = _TOKENIZER_KINDS[kind](vocab_file, **config["tokenizer"])
+        except TypeError as e:  # an unknown tokenizer setting
+            raise UserInputError(f"{path}: bad tokenizer settings ({e})") from None
         settings = {k: config[k] for k in ("seq_length", "pair_style", "dynamic")}
         settings.update(overrides)
         seq_length = settings.pop("seq_length")
@@ -186,11 +183,5 @@ class TextPreprocessor(tf.Module):
 
 
 def _is_wordpiece_json(path):
-    if not path.exists():
-        return False
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON: {e}") from None
-    return (data.get("model") or {}).get("type") == "WordPiece"
+    data = fileio.read_json_if_exists(path, {})
+    return isinstance(data, dict) and (data.get("model") or {}).get("type") == "WordPiece"

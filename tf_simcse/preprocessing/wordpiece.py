@@ -27,14 +27,15 @@ Known residual differences from `tokenizers` (0.23, Python 3.11 / Unicode 14):
 """
 
 import functools
-import json
 import os
-import pathlib
 import unicodedata
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
+
+from tf_simcse import fileio
+from tf_simcse.errors import UserInputError
 
 _MAX_CODE_POINT = 0x110000
 
@@ -278,14 +279,13 @@ def read_vocabulary(path):
     Hugging Face strips trailing whitespace from each line; a final newline does
     not start an extra (empty) token.
     """
-    path = os.fspath(path)
+    path = fileio.as_path(path)
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+        text = fileio.read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"WordPiece vocabulary file not found: {path}") from None
     except UnicodeDecodeError as e:
-        raise ValueError(f"WordPiece vocabulary {path} is not UTF-8: {e}") from None
+        raise UserInputError(f"WordPiece vocabulary {path} is not UTF-8: {e}") from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -312,11 +312,10 @@ def _token_content(value):
 
 
 def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    data = fileio.read_json(path)
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
 
 
 class WordPieceTokenizer(tf.Module):
@@ -370,7 +369,7 @@ class WordPieceTokenizer(tf.Module):
             tokens = [str(t) for t in vocabulary]
             source = "the vocabulary list"
         if not tokens:
-            raise ValueError(f"WordPiece vocabulary from {source} is empty")
+            raise UserInputError(f"WordPiece vocabulary from {source} is empty")
         if max_chars_per_word < 1:
             raise ValueError(f"max_chars_per_word must be >= 1, got {max_chars_per_word}")
         self.lower_case = bool(lower_case)
@@ -400,7 +399,7 @@ class WordPieceTokenizer(tf.Module):
         self._vocab_holder = _Opaque(tuple(tokens))
 
         if unk_token not in ids:
-            raise ValueError(f"unk_token {unk_token!r} is not in the vocabulary ({source})")
+            raise UserInputError(f"unk_token {unk_token!r} is not in the vocabulary ({source})")
         special = {}
         for key, token in (
             ("cls_id", cls_token),
@@ -410,7 +409,7 @@ class WordPieceTokenizer(tf.Module):
             ("mask_id", mask_token),
         ):
             if token is not None and token not in ids and key != "mask_id":
-                raise ValueError(f"{key[:-3]}_token {token!r} is not in the vocabulary ({source})")
+                raise UserInputError(f"{key[:-3]}_token {token!r} is not in the vocabulary ({source})")
             special[key] = ids.get(token) if token is not None else None
         self._special_token_ids = _Opaque(special)
 
@@ -454,17 +453,17 @@ class WordPieceTokenizer(tf.Module):
         over tokenizer.json), then `overrides`. The vocabulary is vocab.txt, or
         the WordPiece vocab inside tokenizer.json when there is no vocab.txt.
         """
-        path = pathlib.Path(path)
-        if not path.is_dir():
+        path = fileio.as_path(path)
+        if not fileio.isdir(path):
             raise FileNotFoundError(f"not a directory: {path}")
         settings = {}
         vocabulary = None
-        tok_json = path / "tokenizer.json"
-        if tok_json.exists():
+        tok_json = fileio.join(path, "tokenizer.json")
+        if fileio.exists(tok_json):
             data = _read_json(tok_json)
             model = data.get("model") or {}
             if model.get("type") not in (None, "WordPiece"):
-                raise ValueError(f"{tok_json}: model type {model.get('type')!r} is not WordPiece")
+                raise UserInputError(f"{tok_json}: model type {model.get('type')!r} is not WordPiece")
             settings.update(_settings_from_normalizer(data.get("normalizer"), tok_json))
             if "unk_token" in model:
                 settings["unk_token"] = model["unk_token"]
@@ -480,8 +479,8 @@ class WordPieceTokenizer(tf.Module):
             settings["added_tokens"] = tuple(added)
             if isinstance(model.get("vocab"), dict):
                 vocabulary = _vocab_list_from_dict(model["vocab"], tok_json)
-        config_json = path / "tokenizer_config.json"
-        if config_json.exists():
+        config_json = fileio.join(path, "tokenizer_config.json")
+        if fileio.exists(config_json):
             config = _read_json(config_json)
             if "do_lower_case" in config:
                 settings["lower_case"] = config["do_lower_case"]
@@ -492,8 +491,8 @@ class WordPieceTokenizer(tf.Module):
             for key in ("unk_token", "cls_token", "sep_token", "pad_token", "mask_token"):
                 if config.get(key) is not None:
                     settings[key] = _token_content(config[key])
-        if (path / "vocab.txt").exists():
-            vocabulary = str(path / "vocab.txt")
+        if fileio.exists(fileio.join(path, "vocab.txt")):
+            vocabulary = fileio.join(path, "vocab.txt")
         if vocabulary is None:
             raise FileNotFoundError(f"{path} has neither vocab.txt nor a WordPiece tokenizer.json")
         settings.setdefault("lower_case", False)
@@ -522,10 +521,8 @@ class WordPieceTokenizer(tf.Module):
 
     def save_vocabulary(self, directory, filename="vocab.txt"):
         """Writes the vocabulary (one token a line) and returns the file path."""
-        os.makedirs(directory, exist_ok=True)
-        out = os.path.join(directory, filename)
-        with open(out, "w", encoding="utf-8", newline="\n") as f:
-            f.writelines(token + "\n" for token in self._vocab_holder.value)
+        out = fileio.join(directory, filename)
+        fileio.write_text(out, "".join(token + "\n" for token in self._vocab_holder.value))
         return out
 
     def get_config(self):
@@ -606,7 +603,7 @@ def _settings_from_normalizer(normalizer, source):
             "strip_accents": normalizer.get("strip_accents"),
             "lower_case": normalizer.get("lowercase", True),
         }
-    raise ValueError(
+    raise UserInputError(
         f"{source}: normalizer {kind!r} is not supported (only BertNormalizer); "
         "pass lower_case/strip_accents explicitly and remove the normalizer to proceed"
     )
@@ -619,5 +616,5 @@ def _vocab_list_from_dict(vocab, source):
         tokens[i] = token
     missing = [i for i, t in enumerate(tokens) if t is None]
     if missing:
-        raise ValueError(f"{source}: WordPiece vocab has no token for ids {missing[:10]}")
+        raise UserInputError(f"{source}: WordPiece vocab has no token for ids {missing[:10]}")
     return tokens
