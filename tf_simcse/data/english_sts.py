@@ -5,12 +5,14 @@
 | `read_stsb`        | the STS benchmark archive's `stsbenchmark/sts-{train,dev,test}.csv`             | `SentencePairs` |
 | `read_sick`        | SemEval-2014 task 1 `SICK_{train,trial,test_annotated}.txt`, or the full `SICK.txt` (rows picked by its `SemEval_set` column) | `SentencePairs` |
 | `read_semeval_sts` | one year folder (2012-2016) of SemEval STS test sets, in either layout below    | `SemEvalSTS`    |
+| `read_semeval_tsv` | one brmson/dataset-sts `<subset>.test.tsv`                                      | `(SentencePairs, unscored rows)` |
 
 SemEval STS year folders come in two layouts, both read:
 
-- the SemEval release (what SentEval downloads): `STS.input.<subset>.txt` (sentence1 TAB sentence2, further
-  fields ignored) beside `STS.gs.<subset>.txt` (one gold score a line, empty for an unscored pair); 2012's
-  OnWN and SMTnews are `STS.input.surprise.OnWN.txt` etc.;
+- the SemEval release (what SentEval downloads): `STS.input.<subset>.txt` (sentence1 TAB sentence2; further
+  fields, such as 2016's source notes, are ignored) beside `STS.gs.<subset>.txt` (one gold score a line, empty
+  for an unscored pair); 2012's OnWN and SMTnews are `STS.input.surprise.OnWN.txt` etc., and 2016 names its
+  files `STS2016.input.<subset>.txt` / `STS2016.gs.<subset>.txt`;
 - brmson/dataset-sts's `data/sts/semeval-sts/<year>/<subset>.test.tsv`: score TAB sentence1 TAB sentence2 (the
   two files pasted together; an empty score marks an unscored pair). That mirror leaves out 2012's MSRvid
   (licence restriction).
@@ -188,9 +190,10 @@ def subset_files(directory, year):
         tsv = f"{directory}/{subset}.test.tsv"
         names = [f"surprise.{subset}", subset] if year == 2012 and subset in _SURPRISE_2012 else [subset]
         semeval = [
-            (f"{directory}/STS.input.{n}.txt", f"{directory}/STS.gs.{n}.txt")
+            (f"{directory}/{prefix}.input.{n}.txt", f"{directory}/{prefix}.gs.{n}.txt")
+            for prefix in ("STS", f"STS{year}")
             for n in names
-            if _exists(f"{directory}/STS.input.{n}.txt")
+            if _exists(f"{directory}/{prefix}.input.{n}.txt")
         ]
         if _exists(tsv) and semeval:
             raise ValueError(f"{directory}: subset {subset} is there twice ({tsv} and {semeval[0][0]}); keep one")
@@ -202,6 +205,18 @@ def subset_files(directory, year):
                 raise ValueError(f"{inputs} has no gold-standard file beside it ({gold})")
             found[subset] = ("semeval", (inputs, gold))
     return found
+
+
+def read_semeval_tsv(path):
+    """Reads one brmson/dataset-sts `<subset>.test.tsv`: `(SentencePairs of the scored rows, unscored rows)`."""
+    rows, unscored = _read_tsv_subset(path)
+    return _pairs(rows, path), unscored
+
+
+def _pairs(rows, source):
+    return SentencePairs(
+        [r[0] for r in rows], [r[1] for r in rows], np.asarray([r[2] for r in rows], np.float64), source=str(source)
+    )
 
 
 def _read_tsv_subset(path):
@@ -261,9 +276,7 @@ def read_semeval_sts(directory, year):
     subsets, unscored = {}, {}
     for subset, (layout, files) in found.items():
         rows, skipped = _read_tsv_subset(*files) if layout == "tsv" else _read_semeval_subset(*files)
-        subsets[subset] = SentencePairs(
-            [r[0] for r in rows], [r[1] for r in rows], np.asarray([r[2] for r in rows], np.float64), source=files[0]
-        )
+        subsets[subset] = _pairs(rows, files[0])
         unscored[subset] = skipped
     missing = tuple(s for s in SENTEVAL_SUBSETS[year] if s not in found)
     return SemEvalSTS(year, subsets, unscored, missing, source=os.fspath(directory))

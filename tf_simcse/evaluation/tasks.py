@@ -138,13 +138,14 @@ def _load_from_tfds(task, data_dir):
     if task.name in SEMEVAL_YEARS:
         # The builder keeps scored pairs in SentEval's subset order and records what it skipped.
         metadata = builder.info.metadata or {}
-        subsets = {}
+        unscored = {subset: int(n) for subset, n in metadata.get("unscored", {}).items()}
+        subsets = {subset: [] for subset in unscored}  # also the subsets with no scored pair
         for row in rows:
             subsets.setdefault(text(row["subset"]), []).append(row)
         return english_sts.SemEvalSTS(
             SEMEVAL_YEARS[task.name],
             {subset: pairs(subset_rows) for subset, subset_rows in subsets.items()},
-            {subset: int(metadata.get("unscored", {}).get(subset, 0)) for subset in subsets},
+            {subset: unscored.get(subset, 0) for subset in subsets},
             tuple(metadata.get("subsets_missing", ())),
             source=source,
         )
