@@ -169,9 +169,9 @@ class ByteLevelBPETokenizer(tf.Module):
             and pad must be in the vocabulary; unk_token is also what a byte missing from it maps to (dropped
             when there is no unk token, as `tokenizers` does).
         added_tokens: tokens matched literally in the text before BPE: strings, or dicts with `content` and
-            optionally `id` (when not in the vocabulary), `lstrip`, `rstrip`. The special tokens are always
-            matched; `<mask>` absorbs the whitespace on its left unless an added token says otherwise (as
-            transformers' RoBERTa tokenizer sets it up).
+            optionally `id` (when not in the vocabulary), `lstrip`, `rstrip` (absorb the whitespace on that
+            side, as RoBERTa's tokenizer.json sets for `<mask>`). The special tokens are always matched, without
+            stripping unless listed here (transformers 5 reads a directory without tokenizer.json that way).
         split_special_tokens: tokenize special and added tokens written in the text as text instead.
     """
 
@@ -271,7 +271,7 @@ class ByteLevelBPETokenizer(tf.Module):
         for key in ("cls", "sep", "pad", "unk", "mask"):
             token = getattr(self, f"{key}_token")
             if token is not None and token in self._ids.value and token not in options:
-                options[token] = {"content": token, "lstrip": key == "mask", "rstrip": False}
+                options[token] = {"content": token}
         white = "[" + "".join(f"\\x{{{cp:x}}}" for cp in sorted(_WHITE_SPACE)) + "]*"
         patterns = []
         for content in sorted(options, key=lambda t: (-len(t), t)):
@@ -391,7 +391,7 @@ class ByteLevelBPETokenizer(tf.Module):
         for pattern, token_id in reversed(self._literals):  # the longest pattern decides last
             literal_id = tf.where(tf.strings.regex_full_match(flat, pattern), token_id, literal_id)
         is_literal = literal_id >= 0
-        pieces = self._tokenize_text(tf.where(is_literal, "", flat), skip_empty=True)
+        pieces = self._tokenize_text(tf.where(is_literal, "", flat))
         literal = tf.RaggedTensor.from_row_lengths(
             tf.boolean_mask(literal_id, is_literal), tf.cast(is_literal, tf.int64), validate=False
         )
@@ -399,12 +399,10 @@ class ByteLevelBPETokenizer(tf.Module):
         splits = tf.gather(per_part.row_splits, parts.row_splits)
         return tf.RaggedTensor.from_row_splits(per_part.values, splits, validate=False)
 
-    def _tokenize_text(self, texts, skip_empty=False):
+    def _tokenize_text(self, texts):
         """Pre-tokenization + BPE of text without added tokens: `[n]` strings -> int32 `[n, (ids)]`."""
-        if self.add_prefix_space:
-            needs = ~tf.strings.regex_full_match(texts, " .*")
-            if skip_empty:  # the empty pieces between fenced added tokens are not text
-                needs &= tf.strings.length(texts) > 0
+        if self.add_prefix_space:  # empty text stays empty, as in `tokenizers`
+            needs = (tf.strings.length(texts) > 0) & ~tf.strings.regex_full_match(texts, "(?s) .*")
             texts = tf.where(needs, tf.strings.join([" ", texts]), texts)
         chars = tf.strings.unicode_decode(texts, "UTF-8", errors="replace", replacement_char=0xFFFD)
         chars = chars.with_row_splits_dtype(tf.int64)
