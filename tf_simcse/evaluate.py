@@ -102,7 +102,11 @@ def main(argv=None):
     )
     from tf_simcse.evaluation.tasks import load_task_data, parse_task, run_task
 
+    from tf_simcse.encoders.encoder import resolve_model_dir
+
     try:
+        for model in args.model:  # every model is there before any is evaluated
+            resolve_model_dir(model)
         tasks = [parse_task(t) for t in args.task]
         data = {task: load_task_data(task) for task in tasks}
     except (ValueError, FileNotFoundError) as e:

@@ -17,6 +17,11 @@ The steps of `tokenizers`' ByteLevel pre-tokenizer and BPE model, each as Tensor
    `tokenizers`' order: repeatedly the adjacent pair of lowest merge rank, leftmost first, in a
    `tf.while_loop` over all words of the batch at once.
 
+keras-hub's `BytePairTokenizer` is not used: in graph mode (its only in-graph path; eagerly it calls `tokenizers`)
+it emulates the regex's look-ahead by inserting U+096C and later deletes every U+096C, and its regex split stops
+at a NUL character. Measured with the vocabulary of tests/preprocessing/byte_level_bpe_test.py: those two inputs
+differ from `tokenizers`, the real sentences and the other edge cases do not.
+
 Known residual differences from `tokenizers` (0.23, Python 3.11):
 * Code points assigned after Unicode 14 (Python 3.11's `unicodedata`) are classified by the table below, taken
   from `tokenizers` 0.23 by running every code point through its pre-tokenizer; later Unicode additions follow
