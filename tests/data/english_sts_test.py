@@ -126,7 +126,8 @@ def test_stsb_rows_and_errors(tmp_path):
         "main-forums\tanswer-answer\t2016\t0002\t3\tIt depends.\tIt really depends.\n\n",
     )
     pairs = english_sts.read_stsb(path)
-    assert pairs.sentences1 == ['A "quoted" cat.', "It depends."] and pairs.sentences2 == ["A cat. ", "It really depends."]
+    assert pairs.sentences1 == ['A "quoted" cat.', "It depends."]
+    assert pairs.sentences2 == ["A cat. ", "It really depends."]
     np.testing.assert_array_equal(pairs.scores, [4.2, 3.0])
     rows = [row for _, row in english_sts.iter_stsb_rows(path)]
     assert rows[0]["genre"] == "main-news" and rows[1]["id"] == "0002"

@@ -73,5 +73,5 @@ def test_export_carries_vocab_and_merges(encoder, tmp_path):
         np.testing.assert_array_equal(exported[key].numpy(), np.pad(ours[key].numpy(), [(0, 0), (0, width)],
                                                                     constant_values=value))
     reloaded = Encoder.from_pretrained(path)
-    np.testing.assert_allclose(reloaded.encode(["한 남자가 기타를 친다."]), encoder.encode(["한 남자가 기타를 친다."]),
-                               atol=1e-5)
+    sentence = ["한 남자가 기타를 친다."]
+    np.testing.assert_allclose(reloaded.encode(sentence), encoder.encode(sentence), atol=1e-5)

@@ -103,7 +103,8 @@ MAX_PAIRS = 40
 
 
 def _reference_module():
-    spec = importlib.util.spec_from_file_location("english_sts_reference", REPO_ROOT / "benchmarks" / "english_sts_reference.py")
+    path = REPO_ROOT / "benchmarks" / "english_sts_reference.py"
+    spec = importlib.util.spec_from_file_location("english_sts_reference", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -146,7 +147,8 @@ def test_minilm_english_sts_equals_sentence_transformers(minilm_dir, shared_data
         ours = _every_kth(load_task_data(parse_task(f"{name}={path}")), step)
         our_pairs = ours.pairs() if isinstance(ours, english_sts.SemEvalSTS) else ours
         # The same pairs, read by two parsers.
-        assert our_pairs.sentences1 == [p[0] for p in their_pairs] and our_pairs.sentences2 == [p[1] for p in their_pairs]
+        assert our_pairs.sentences1 == [p[0] for p in their_pairs]
+        assert our_pairs.sentences2 == [p[1] for p in their_pairs]
         np.testing.assert_array_equal(our_pairs.scores, [p[2] for p in their_pairs])
         figures = run_task(encoder, parse_task(f"{name}={path}"), data=ours)
         expected = reference.st_figures(model, their_pairs)

@@ -40,8 +40,8 @@ def single_reports(tasks, tmp_path_factory):
     reports = {}
     for model in (BERT, DISTILBERT):
         out = tmp_path_factory.mktemp("single") / "metrics.json"
-        args = ["--model", model, "--max_seq_length", "32", "--pooler", "avg"] + [a for t in tasks for a in ("--task", t)]
-        assert evaluate_cli.main(args + ["--output", str(out)]) == 0
+        args = ["--model", model, "--max_seq_length", "32", "--pooler", "avg", "--output", str(out)]
+        assert evaluate_cli.main(args + [a for t in tasks for a in ("--task", t)]) == 0
         reports[model] = json.loads(out.read_text(encoding="utf-8"))
     return reports
 

@@ -130,14 +130,17 @@ def read_stsb(path):
 
 def iter_sick_rows(path, split=None):
     """Yields `(line number, row)` of a SICK file; `row` has sentence_A, sentence_B, relatedness_score, pair_ID
-    and `entailment` (the SemEval files' `entailment_judgment`, the full file's `entailment_label`).
+    and `entailment` (the SemEval files' `entailment_judgment`, the full file's `entailment_label`; empty if the
+    file has neither).
 
     The full `SICK.txt` holds every split: `split` (train, dev = trial, test) then picks the rows whose
     `SemEval_set` is that split, and is required. The SemEval-2014 files hold one split each and ignore it.
     """
     required = ("pair_ID", "sentence_A", "sentence_B", "relatedness_score")
-    header = next(iter(readers._iter_lines(path)), (1, ""))[1].split("\t")
-    label = "entailment_judgment" if "entailment_judgment" in header else "entailment_label"
+    lines = readers._iter_lines(path)
+    header = next(lines, (1, ""))[1].split("\t")
+    lines.close()
+    label = next((c for c in ("entailment_judgment", "entailment_label") if c in header), None)
     full_file = "SemEval_set" in header
     wanted = None
     if full_file:
@@ -147,7 +150,7 @@ def iter_sick_rows(path, split=None):
                 f"train, dev (SICK's trial set), test; got {split!r}"
             )
         wanted = SICK_SPLITS[split.lower()]
-    columns = required + (label,) + (("SemEval_set",) if full_file else ())
+    columns = required + ((label,) if label else ()) + (("SemEval_set",) if full_file else ())
     for line_number, row in readers._iter_tsv(path, columns):
         if wanted is not None:
             if row["SemEval_set"] not in SICK_SPLITS.values():
@@ -155,7 +158,7 @@ def iter_sick_rows(path, split=None):
                                  "TRAIN, TRIAL, TEST")
             if row["SemEval_set"] != wanted:
                 continue
-        row["entailment"] = row.pop(label)
+        row["entailment"] = row.pop(label) if label else ""
         yield line_number, row
 
 

@@ -304,7 +304,8 @@ class ByteLevelBPETokenizer(tf.Module):
             data = _read_json(tok_json)
             model = data.get("model") or {}
             _check_supported(data, model, tok_json)
-            settings["add_prefix_space"] = _byte_level(data.get("pre_tokenizer"), tok_json).get("add_prefix_space", False)
+            byte_level = _byte_level(data.get("pre_tokenizer"), tok_json)
+            settings["add_prefix_space"] = bool(byte_level.get("add_prefix_space", False))
             settings["added_tokens"] = [
                 {k: t[k] for k in ("content", "id", "lstrip", "rstrip", "single_word") if k in t}
                 for t in data.get("added_tokens") or []
@@ -519,7 +520,8 @@ def _utf8_bytes(words):
     shift = 6 * (n - 1 - k)
     lead = tf.gather(tf.constant([0, 0x00, 0xC0, 0xE0, 0xF0], tf.int32), n)
     bits = tf.bitwise.right_shift(cp, shift)
-    value = tf.where(k == 0, tf.bitwise.bitwise_or(lead, bits), tf.bitwise.bitwise_or(0x80, tf.bitwise.bitwise_and(bits, 0x3F)))
+    continuation = tf.bitwise.bitwise_or(0x80, tf.bitwise.bitwise_and(bits, 0x3F))
+    value = tf.where(k == 0, tf.bitwise.bitwise_or(lead, bits), continuation)
     per_word = tf.reduce_sum(words.with_flat_values(tf.cast(width, tf.int64)), axis=1)
     return tf.RaggedTensor.from_row_lengths(value, per_word, validate=False)
 
