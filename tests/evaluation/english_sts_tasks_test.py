@@ -3,6 +3,7 @@ encoder's own vectors, SentEval's whitespace normalization, and all-MiniLM-L6-v2
 `EmbeddingSimilarityEvaluator` on the same pairs."""
 
 import importlib.util
+import json
 import tarfile
 
 import numpy as np
@@ -157,3 +158,15 @@ def test_minilm_english_sts_equals_sentence_transformers(minilm_dir, shared_data
         # Both on the x100 scale: within 0.05 points.
         assert figures["cosine_spearman"] == pytest.approx(expected["cosine_spearman"], abs=0.05), name
         assert figures["cosine_pearson"] == pytest.approx(expected["cosine_pearson"], abs=0.05), name
+
+
+@pytest.mark.shared_data
+def test_reference_script_runs(shared_data, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers is the reference")
+    reference = _reference_module()
+    out = tmp_path / "st.json"
+    folder = shared_data / "english_sts" / "semeval-sts" / "2013"
+    assert reference.main(["--model", str(FIXTURES / "tiny_bert"), "--task", f"sts13={folder}", "--max_pairs", "30",
+                           "--output", str(out)]) == 0
+    figures = json.loads(out.read_text())["tasks"]["sts13"]
+    assert figures["num_pairs"] == 30 and -100 <= figures["cosine_spearman"] <= 100
