@@ -161,3 +161,93 @@ def test_export_to_ram_then_encode_cli_and_hub_keras_layer(tmp_path):
     expected = Encoder.from_pretrained(TINY, pooler="cls", max_seq_length=24).encode(SENTENCES)
     np.testing.assert_allclose(result["cli"], expected, atol=1e-5)
     np.testing.assert_allclose(result["hub"], expected, atol=1e-5)
+
+
+_TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, uuid
+    import numpy as np
+    import keras
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    from tf_simcse import encode as encode_cli, fileio
+    from tf_simcse.config import build_config
+    from tf_simcse.encoders.encoder import Encoder
+    from tf_simcse.trainer import Trainer
+
+    tiny, train_file, sts_file, local_dir, out_file = sys.argv[1:]
+    root = f"ram://tf_simcse-run-{uuid.uuid4().hex[:8]}"
+    fileio.copy_tree(tiny, root + "/model")
+    fileio.write_bytes(root + "/train.tsv", open(train_file, "rb").read())
+    fileio.write_bytes(root + "/sts-dev.tsv", open(sts_file, "rb").read())
+
+    def config(output_dir, model, data_root):
+        return build_config(dict(
+            model=model, objective="sup", train_data=[data_root + "/train.tsv"],
+            eval_data=["korsts:dev=" + data_root + "/sts-dev.tsv"], output_dir=output_dir, strategy="cpu",
+            batch_size=16, max_seq_length=24, learning_rate=1e-3, max_steps=4, eval_steps=2, checkpoint_steps=2,
+            dropout=0.1, seed=5, export=True))
+
+    class Kill(Exception):
+        pass
+
+    class KillAfter2(keras.callbacks.Callback):
+        def __init__(self, trainer):
+            super().__init__(); self.trainer = trainer
+        def on_train_batch_end(self, batch, logs=None):
+            if self.trainer.step >= 2:
+                raise Kill()
+
+    out = root + "/run"
+    first = Trainer(config(out, root + "/model", root))
+    try:
+        first.run(callbacks=[KillAfter2(first)])
+    except Kill:
+        pass
+    resumed = Trainer(config(out, root + "/model", root))
+    report = resumed.run()
+    reference = Trainer(config(local_dir, tiny, os.path.dirname(train_file)))
+    reference.run()
+
+    sentences = ["한 남자가 기타를 친다.", "A man plays the guitar.", "", "원숭이 한 마리가 드럼을 연주한다."]
+    fileio.write_text(root + "/sentences.txt", "\\n".join(sentences))
+    encode_cli.main(["--model", out + "/export", "--input", root + "/sentences.txt", "--output", root + "/emb.npy"])
+    with fileio.open_file(root + "/emb.npy", "rb") as f:
+        cli = np.load(f)
+    layer = hub.KerasLayer(out + "/export/sentence_encoder")
+    np.savez(out_file,
+             names=np.array(sorted(fileio.listdir(out))),
+             losses=np.array(fileio.read_json(out + "/trainer_state.json")["losses"]),
+             reference_losses=np.array(fileio.read_json(local_dir + "/trainer_state.json")["losses"]),
+             best=Encoder.from_pretrained(out + "/best").encode(sentences),
+             cli=cli, hub=layer(tf.constant(sentences)).numpy(),
+             keras=np.array(type(layer).__module__), steps=report["steps"], best_step=report["best_step"])
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_a_training_run_on_ram_is_killed_resumes_exports_and_loads(shared_data, tmp_path):
+    """train -> kill after step 2 -> resume -> best/ -> export, all on ram://; then the encode CLI and
+    hub.KerasLayer read the ram:// export. The resumed losses equal an uninterrupted run on the local disk."""
+    for module in ("tensorflow_hub", "tf_keras"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed: pip install tensorflow-hub tf-keras (the hub.KerasLayer route)")
+    local = tmp_path / "local"
+    (local / "data").mkdir(parents=True)
+    for name, source in (("train.tsv", shared_data / "kornli" / "xnli.dev.ko.tsv"),
+                         ("sts-dev.tsv", shared_data / "korsts" / "sts-dev.tsv")):
+        (local / "data" / name).write_bytes(source.read_bytes())
+    run_tf_keras_script(_TRAIN_SCRIPT, [TINY, local / "data" / "train.tsv", local / "data" / "sts-dev.tsv",
+                                        local / "run", tmp_path / "out.npz"], tmp_path, timeout=900)
+    result = np.load(tmp_path / "out.npz")
+    assert {"config.json", "checkpoints", "best", "logs", "metrics.json", "trainer_state.json", "export"} <= set(
+        str(n).rstrip("/") for n in result["names"])
+    assert int(result["steps"]) == 4
+    assert [int(s) for s, _ in result["losses"]] == [1, 2, 3, 4]
+    np.testing.assert_array_equal(result["losses"], result["reference_losses"])  # resume on ram:// is exact
+    assert str(result["keras"]).startswith("tensorflow_hub")
+    normalized = result["best"] / np.linalg.norm(result["best"], axis=1, keepdims=True)
+    np.testing.assert_allclose(result["cli"], result["best"], atol=1e-5)
+    np.testing.assert_allclose(result["hub"], normalized, atol=1e-5)

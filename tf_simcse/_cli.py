@@ -26,10 +26,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Shows defaults and keeps the description's line breaks."""
 
 
-def add_model_arguments(parser):
+def add_model_arguments(parser, several=False):
+    """Adds --model (repeatable with `several=True`; then `args.model` is a list) and the encoder flags."""
     from tf_simcse.encoders.poolers import POOLERS
 
-    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    if several:
+        parser.add_argument("--model", action="append", required=True, help=MODEL_HELP + " Repeatable.")
+    else:
+        parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument(
         "--pooler",
         choices=POOLERS,

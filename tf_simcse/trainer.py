@@ -28,8 +28,6 @@ resume from the chief's checkpoints/ (the output directory must be shared: a buc
 
 import json
 import math
-import os
-import posixpath
 import sys
 import time
 
@@ -37,6 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_simcse import fileio
 from tf_simcse.config import TrainConfig
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -72,23 +71,17 @@ def _batching_warnings(c, static_shapes):
     return out
 
 
-# ------------------------------------------------------------------------------------ files (tf.io.gfile)
-def _join(*parts):
-    # os.path.join keeps "gs://bucket" intact (pathlib would turn it into "gs:/bucket").
-    return posixpath.join(*parts) if "://" in parts[0] else os.path.join(*parts)
+# ------------------------------------------------------------------------------------ files (any filesystem)
+_join = fileio.join
 
 
 def _read_json(path):
-    with tf.io.gfile.GFile(path, "r") as f:
-        return json.loads(f.read())
+    return fileio.read_json(path)
 
 
 def _write_json(path, data):
-    """Writes `data` to `path` through a temporary sibling and a rename (atomic on local disks)."""
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n")
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    """Writes `data` through a temporary sibling and a rename (atomic on local disks; see `tf_simcse.fileio`)."""
+    fileio.write_json(path, data, atomic=True, default=_json_default)
 
 
 def _json_default(value):
@@ -97,11 +90,6 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _remove_tree(path):
-    if tf.io.gfile.exists(path):
-        tf.io.gfile.rmtree(path)
 
 
 def _is_resumable(out):
@@ -117,10 +105,10 @@ def prepare_output_dir(config, write=True):
     out = str(config.output_dir)
     config_file = _join(out, CONFIG_FILE)
     current = config.to_dict()
-    if tf.io.gfile.exists(config_file) and _is_resumable(out):
+    if fileio.exists(config_file) and _is_resumable(out):
         try:
             previous = _read_json(config_file)
-        except (ValueError, tf.errors.OpError) as e:
+        except (ValueError, OSError) as e:
             raise TrainingError(f"{config_file} is unreadable ({e}); choose a new --output_dir.") from None
         changed = sorted(
             k for k in set(previous) | set(current)
@@ -133,9 +121,9 @@ def prepare_output_dir(config, write=True):
                 f"or choose a new --output_dir."
             )
     if write:
-        tf.io.gfile.makedirs(out)
-        if not _is_resumable(out) and tf.io.gfile.exists(_join(out, STATE_FILE)):
-            tf.io.gfile.remove(_join(out, STATE_FILE))  # bookkeeping of a run that never checkpointed
+        fileio.makedirs(out)
+        if not _is_resumable(out):
+            fileio.remove(_join(out, STATE_FILE))  # bookkeeping of a run that never checkpointed
         _write_json(config_file, current)
     return out
 
@@ -318,7 +306,7 @@ class Trainer:
         state_file = _join(self.out, STATE_FILE)
         state = {"best_step": None, "best_value": None, "history": [], "losses": [], "skipped": [],
                  "total_steps": self.total_steps}
-        if self.is_chief and step > 0 and tf.io.gfile.exists(state_file):
+        if self.is_chief and step > 0 and fileio.exists(state_file):
             state.update(_read_json(state_file))
         # Anything recorded after the checkpoint we resume from will be recomputed.
         state["history"] = [h for h in state["history"] if h["step"] <= step]
@@ -383,13 +371,15 @@ class Trainer:
         self._save_state()
 
     def _save_best(self):
-        """best/ <- the current encoder, through a temporary sibling (the previous best/ stays until it is done)."""
-        tmp = _join(self.out, BEST_DIR + ".tmp")
-        _remove_tree(tmp)
-        self.encoder.save_pretrained(tmp)
+        """best/ <- the current encoder, staged in a temporary sibling (the previous best/ stays until it is done)."""
         final = _join(self.out, BEST_DIR)
-        _remove_tree(final)
-        tf.io.gfile.rename(tmp, final)
+        staging = fileio.temp_sibling(final, "tmp")
+        try:
+            self.encoder.save_pretrained(staging)
+        except BaseException:
+            fileio.remove(staging)
+            raise
+        fileio.replace_dir(staging, final)
 
     def _save_state(self):
         if self.is_chief:
@@ -398,7 +388,7 @@ class Trainer:
     def _save_checkpoint(self, step):
         self.manager.save(checkpoint_number=step)
         if not self.is_chief:
-            _remove_tree(self.manager.directory)
+            fileio.remove(self.manager.directory)
         self._save_state()
 
     def _restore(self):
@@ -522,7 +512,7 @@ class Trainer:
             _log(f"done: {step} steps (worker; the chief writes the run's files)")
             return report
         best_dir = _join(self.out, BEST_DIR)
-        if self.test_tasks and tf.io.gfile.exists(best_dir):
+        if self.test_tasks and fileio.exists(best_dir):
             from tf_simcse.encoders.encoder import Encoder
             from tf_simcse.evaluation.tasks import run_task
 
@@ -530,7 +520,7 @@ class Trainer:
             report["test"] = {task.label: run_task(best, task, data=self.task_data[task]) for task in self.test_tasks}
         metrics_file = _join(self.out, METRICS_FILE)
         _write_json(metrics_file, report)
-        if self.config.export and tf.io.gfile.exists(best_dir):
+        if self.config.export and fileio.exists(best_dir):
             self._export()
         _log(f"done: {step} steps ({report['skipped_steps']} skipped); best {self._metric_key} = "
              f"{self.state['best_value']} at step {self.state['best_step']}; wrote {metrics_file}")

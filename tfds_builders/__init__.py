@@ -11,6 +11,9 @@ Importing this package registers every builder with TensorFlow Datasets, so that
 * `simcse_nli` (premise, entailment, contradiction): train
 * `korsts` (sentence1, sentence2, score, genre, filename, year, id): train, dev, test
 * `klue_sts` (sentence1, sentence2, score, label, binary_label, guid, source): train, dev
+* `stsb` (sentence1, sentence2, score, genre, filename, year, id): train, dev, test
+* `sick` (sentence1, sentence2, score, entailment, pair_id): train, dev (SICK's trial set), test
+* `semeval_sts` (sentence1, sentence2, score, subset): configs sts12 ... sts16, split test
 
 See tfds_builders/README.md for sources, licenses and offline preparation.
 """
@@ -20,8 +23,11 @@ from tfds_builders.klue_sts import Builder as KlueSts
 from tfds_builders.korean_wiki_sentences import Builder as KoreanWikiSentences
 from tfds_builders.kornli_triplets import Builder as KornliTriplets
 from tfds_builders.korsts import Builder as Korsts
+from tfds_builders.semeval_sts import Builder as SemevalSts
+from tfds_builders.sick import Builder as Sick
 from tfds_builders.simcse_nli import Builder as SimcseNli
 from tfds_builders.simcse_wiki1m import Builder as SimcseWiki1m
+from tfds_builders.stsb import Builder as Stsb
 
 BUILDERS = {
     builder.name: builder
@@ -33,5 +39,8 @@ BUILDERS = {
         SimcseNli,
         Korsts,
         KlueSts,
+        Stsb,
+        Sick,
+        SemevalSts,
     )
 }

@@ -223,3 +223,16 @@ class BuilderBase(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 def new_metadata():
     """A `MetadataDict` for the counts each builder records while it generates (saved with the dataset)."""
     return tfds.core.MetadataDict()
+
+
+# brmson/dataset-sts keeps SICK 2014 and the SemEval STS 2012-2016 test sets (score, sentence1, sentence2 TSVs).
+# Pinned per file to commits holding the gold-scored files: 2012-2015 and SICK at DATASET_STS_COMMIT, the 2016
+# test sets (with their gold scores) at DATASET_STS_2016_COMMIT.
+DATASET_STS_HOMEPAGE = "https://github.com/brmson/dataset-sts"
+DATASET_STS_COMMIT = "11bb9cf92419821f3bf907e9bd22291bed84d990"
+DATASET_STS_2016_COMMIT = "45842ce6fb751541d4912136df5a2358591f65cf"
+
+
+def dataset_sts_url(path, commit=DATASET_STS_COMMIT):
+    """The raw URL of `data/sts/<path>` in brmson/dataset-sts at `commit`."""
+    return f"https://raw.githubusercontent.com/brmson/dataset-sts/{commit}/data/sts/{path}"

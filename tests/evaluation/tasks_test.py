@@ -15,8 +15,8 @@ def test_parse_task_forms(tmp_path):
     assert parse_task("korsts") == TaskSpec("korsts", "dev", None)
     assert parse_task("KorSTS:train") == TaskSpec("korsts", "train", None)
     assert parse_task(f"korsts:dev={f}") == TaskSpec("korsts", "dev", str(f))
-    with pytest.raises(ValueError, match="unknown task 'stsb'"):
-        parse_task("stsb:dev")
+    with pytest.raises(ValueError, match="unknown task 'sts17'"):
+        parse_task("sts17:test")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         parse_task(f"korsts:dev={tmp_path / 'missing.tsv'}")
     with pytest.raises(ValueError, match="must be followed by the path"):

@@ -3,7 +3,8 @@
 The test cases live beside the builders, in the TFDS layout (`tfds_builders/<name>/<name>_dataset_builder_test.py`);
 importing them here puts them in the project's test run. Each one prepares the dataset from its handwritten
 dummy files through the download path (mocked by TFDS), checks the split sizes, reloads the prepared data, and
-checks that every URL downloaded has its checksums recorded (except the two SimCSE files, which have none).
+checks that every URL downloaded has its checksums recorded (except the SimCSE files and the brmson/dataset-sts
+copies of SICK and SemEval STS, which have none).
 """
 
 import pytest
@@ -22,8 +23,14 @@ from tfds_builders.kornli_triplets.kornli_triplets_dataset_builder_test import (
     KornliTripletsXnliTest,
 )
 from tfds_builders.korsts.korsts_dataset_builder_test import KorstsTest  # noqa: E402
+from tfds_builders.semeval_sts.semeval_sts_dataset_builder_test import (  # noqa: E402
+    SemevalSts12Test,
+    SemevalSts16Test,
+)
+from tfds_builders.sick.sick_dataset_builder_test import SickTest  # noqa: E402
 from tfds_builders.simcse_nli.simcse_nli_dataset_builder_test import SimcseNliTest  # noqa: E402
 from tfds_builders.simcse_wiki1m.simcse_wiki1m_dataset_builder_test import SimcseWiki1mTest  # noqa: E402
+from tfds_builders.stsb.stsb_dataset_builder_test import StsbTest  # noqa: E402
 
 __all__ = [
     "KlueNliTripletsTest",
@@ -32,6 +39,10 @@ __all__ = [
     "KornliTripletsSnliMnliTest",
     "KornliTripletsXnliTest",
     "KorstsTest",
+    "SemevalSts12Test",
+    "SemevalSts16Test",
+    "SickTest",
     "SimcseNliTest",
     "SimcseWiki1mTest",
+    "StsbTest",
 ]

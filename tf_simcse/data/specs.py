@@ -138,7 +138,8 @@ def _read_first_line(path):
             raise UserInputError(f"data spec {path} is a directory; expected {_EXPECTED}")
         opener = open(path, "rb")
     with opener as f:
-        raw = f.readline(1 << 16)
+        # tf.io.gfile's readline takes no size limit.
+        raw = f.readline() if fileio.is_remote(path) else f.readline(1 << 16)
     raw = raw.rstrip(b"\r\n")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]

@@ -5,9 +5,22 @@
 | `korsts`    | KorSTS TSV (kakaobrain/KorNLUDatasets)  | the 8-column STS table (cosine/euclidean/manhattan/dot × Pearson/Spearman) + mean |
 | `klue_sts`  | KLUE-STS v1.1 JSON                       | the STS table + KLUE's official Pearson (real-label) and F1 (binary-label)        |
 | `kornli`    | KorNLI TSV                               | entailment (1) vs contradiction (0) pair classification from the pair similarity; neutral pairs are left out |
+| `stsb`      | STS benchmark `sts-{train,dev,test}.csv` | the STS table                                             |
+| `sick_r`    | SICK `SICK_{train,trial,test_annotated}.txt` or the full `SICK.txt` | the STS table on `relatedness_score` |
+| `sts12` … `sts16` | a SemEval STS year folder (`tf_simcse.data.english_sts`) | the STS table over all scored pairs of the year, + per-subset cosine figures |
 
 Without `=PATH` a task reads the prepared TFDS dataset of `TFDS_NAMES` (see tfds_builders/README.md); from TFDS,
 `kornli` uses the XNLI triplets (premises that have both an entailment and a contradiction).
+
+The English tasks follow SentEval as the SimCSE paper ran it. Each sentence is whitespace-normalized first
+(`" ".join(s.split())`, as SentEval's `split()` and SimCSE's batcher `" ".join(tokens)`; it changes nothing for a
+WordPiece tokenizer but does for byte-level BPE). `stsb` and `sick_r` default to the test split, the paper's
+figure. `sts12` ... `sts16` have one split, `test`; their headline figure (`cosine_spearman`) is SentEval's
+"all" setting that the paper reports: Spearman x 100 of the cosine similarity against the gold score over the
+scored pairs of every subset of the year, concatenated (not a mean of per-subset correlations). Pairs with no
+gold score are skipped and counted (`num_unscored`); each subset found also gets `<subset>/cosine_spearman`,
+`<subset>/cosine_pearson`, `<subset>/num_pairs` and `<subset>/num_unscored`. SentEval subsets missing from the
+folder (2012's MSRvid in the brmson/dataset-sts mirror) are listed in the data's `report`.
 
 Each task embeds every distinct sentence of the split once, with the encoder's single encode path.
 """
@@ -17,14 +30,17 @@ import dataclasses
 import numpy as np
 
 from tf_simcse import fileio
-from tf_simcse.data import readers
+from tf_simcse.data import english_sts, readers
 from tf_simcse.errors import UserInputError
 from tf_simcse.evaluation.classification import binary_classification_metrics
 from tf_simcse.evaluation.klue_sts import cosine_to_klue_scale, klue_sts_metrics
-from tf_simcse.evaluation.sts import sts_metrics, sts_scores
+from tf_simcse.evaluation.sts import pearson, spearman, sts_metrics, sts_scores
 
-TASKS = ("korsts", "klue_sts", "kornli")
-DEFAULT_SPLITS = {"korsts": "dev", "klue_sts": "dev", "kornli": "dev"}
+# SemEval STS tasks and their year.
+SEMEVAL_YEARS = {f"sts{year % 100}": year for year in english_sts.SENTEVAL_SUBSETS}
+ENGLISH_STS_TASKS = ("stsb", "sick_r") + tuple(SEMEVAL_YEARS)
+TASKS = ("korsts", "klue_sts", "kornli") + ENGLISH_STS_TASKS
+DEFAULT_SPLITS = {"korsts": "dev", "klue_sts": "dev", "kornli": "dev", **{name: "test" for name in ENGLISH_STS_TASKS}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +55,7 @@ class TaskSpec:
 
 
 def parse_task(text):
-    """Parses `NAME[:SPLIT][=PATH]`, e.g. `korsts:dev=../shared/data/korsts/sts-dev.tsv`."""
+    """Parses `NAME[:SPLIT][=PATH]`, e.g. `korsts:dev=../shared/data/korsts/sts-dev.tsv` or `sts12=DIR`."""
     spec, _, path = text.partition("=")
     name, _, split = spec.partition(":")
     name = name.strip().lower()
@@ -49,17 +65,39 @@ def parse_task(text):
         raise UserInputError(f"--task {text!r}: '=' must be followed by the path of the upstream file.")
     if path and not fileio.exists(path):
         raise FileNotFoundError(f"--task {text!r}: file {path} does not exist.")
-    return TaskSpec(name=name, split=split.strip() or DEFAULT_SPLITS[name], path=path or None)
+    split = split.strip() or DEFAULT_SPLITS[name]
+    if name in SEMEVAL_YEARS:
+        if split != "test":
+            raise ValueError(f"--task {text!r}: {name} has one split, test (got {split!r}).")
+        if path and not pathlib.Path(path).expanduser().is_dir():
+            raise ValueError(f"--task {text!r}: {name}=PATH takes the folder of the year's files, not a file.")
+    return TaskSpec(name=name, split=split, path=path or None)
 
 
 # The TFDS dataset (tfds_builders/) that serves each task when no local file is given.
-TFDS_NAMES = {"korsts": "korsts", "klue_sts": "klue_sts", "kornli": "kornli_triplets/xnli"}
+TFDS_NAMES = {
+    "korsts": "korsts",
+    "klue_sts": "klue_sts",
+    "kornli": "kornli_triplets/xnli",
+    "stsb": "stsb",
+    "sick_r": "sick",
+    **{name: f"semeval_sts/{name}" for name in SEMEVAL_YEARS},
+}
 
 
 def load_task_data(task, tfds_data_dir=None):
     """Reads the task's split from its local upstream file, or without a path from the prepared TFDS dataset."""
     if task.path is not None:
-        reader = {"korsts": readers.read_korsts, "klue_sts": readers.read_klue_sts, "kornli": readers.read_kornli}
+        if task.name in SEMEVAL_YEARS:
+            return english_sts.read_semeval_sts(task.path, SEMEVAL_YEARS[task.name])
+        if task.name == "sick_r":
+            return english_sts.read_sick(task.path, split=task.split)
+        reader = {
+            "korsts": readers.read_korsts,
+            "klue_sts": readers.read_klue_sts,
+            "kornli": readers.read_kornli,
+            "stsb": english_sts.read_stsb,
+        }
         return reader[task.name](task.path)
     return _load_from_tfds(task, tfds_data_dir)
 
@@ -88,14 +126,31 @@ def _load_from_tfds(task, data_dir):
                 hypotheses.append(text(row[field]))
                 labels.append(field)
         return readers.NLIExamples(premises, hypotheses, labels, source=source)
-    binary = np.array([row["binary_label"] for row in rows]) if task.name == "klue_sts" else None
-    return readers.SentencePairs(
-        [text(row["sentence1"]) for row in rows],
-        [text(row["sentence2"]) for row in rows],
-        np.array([row["score"] for row in rows], dtype=np.float64),
-        binary_labels=binary,
-        source=source,
-    )
+
+    def pairs(rows):
+        return readers.SentencePairs(
+            [text(row["sentence1"]) for row in rows],
+            [text(row["sentence2"]) for row in rows],
+            np.array([row["score"] for row in rows], dtype=np.float64),
+            binary_labels=np.array([row["binary_label"] for row in rows]) if task.name == "klue_sts" else None,
+            source=source,
+        )
+
+    if task.name in SEMEVAL_YEARS:
+        # The builder keeps scored pairs in SentEval's subset order and records what it skipped.
+        metadata = builder.info.metadata or {}
+        unscored = {subset: int(n) for subset, n in metadata.get("unscored", {}).items()}
+        subsets = {subset: [] for subset in unscored}  # also the subsets with no scored pair
+        for row in rows:
+            subsets.setdefault(text(row["subset"]), []).append(row)
+        return english_sts.SemEvalSTS(
+            SEMEVAL_YEARS[task.name],
+            {subset: pairs(subset_rows) for subset, subset_rows in subsets.items()},
+            {subset: unscored.get(subset, 0) for subset in subsets},
+            tuple(metadata.get("subsets_missing", ())),
+            source=source,
+        )
+    return pairs(rows)
 
 
 def _embed_pairs(encoder, first, second, batch_size):
@@ -106,11 +161,43 @@ def _embed_pairs(encoder, first, second, batch_size):
     return vectors[[index[s] for s in first]], vectors[[index[s] for s in second]]
 
 
+def senteval_whitespace(sentence):
+    """SentEval's view of a sentence: split on whitespace, joined by single spaces."""
+    return " ".join(sentence.split())
+
+
+def _english_sts(encoder, data, batch_size):
+    pairs = data.pairs() if isinstance(data, english_sts.SemEvalSTS) else data
+    emb1, emb2 = _embed_pairs(
+        encoder,
+        [senteval_whitespace(s) for s in pairs.sentences1],
+        [senteval_whitespace(s) for s in pairs.sentences2],
+        batch_size,
+    )
+    metrics = sts_metrics(emb1, emb2, pairs.scores)
+    metrics["num_pairs"] = len(pairs.scores)
+    if isinstance(data, english_sts.SemEvalSTS):
+        metrics["num_unscored"] = int(sum(data.unscored.values()))
+        cosine = sts_scores(emb1, emb2)["cosine"]
+        start = 0
+        for subset, subset_pairs in data.subsets.items():
+            part = slice(start, start + len(subset_pairs))
+            start = part.stop
+            if len(subset_pairs) >= 2:
+                metrics[f"{subset}/cosine_pearson"] = 100.0 * pearson(cosine[part], pairs.scores[part])
+                metrics[f"{subset}/cosine_spearman"] = 100.0 * spearman(cosine[part], pairs.scores[part])
+            metrics[f"{subset}/num_pairs"] = len(subset_pairs)
+            metrics[f"{subset}/num_unscored"] = int(data.unscored.get(subset, 0))
+    return metrics
+
+
 def run_task(encoder, task, batch_size=64, data=None):
     """Evaluates `encoder` on `task` (a TaskSpec or its string form); returns a flat dict of figures."""
     if isinstance(task, str):
         task = parse_task(task)
     data = load_task_data(task) if data is None else data
+    if task.name in ENGLISH_STS_TASKS:
+        return _english_sts(encoder, data, batch_size)
     if task.name in ("korsts", "klue_sts"):
         emb1, emb2 = _embed_pairs(encoder, data.sentences1, data.sentences2, batch_size)
         metrics = sts_metrics(emb1, emb2, data.scores)
@@ -128,4 +215,3 @@ def run_task(encoder, task, batch_size=64, data=None):
     metrics = binary_classification_metrics(sts_scores(emb1, emb2)["cosine"], labels)
     metrics["num_pairs"] = len(keep)
     return metrics
-

@@ -11,7 +11,8 @@ Loaded with `tf.saved_model.load` (after `import tensorflow_text`, which registe
 - `preprocessor.bert_pack_inputs(segments, seq_length=default_seq_length)`: a list of 1 or 2 int32 RaggedTensors
   (ragged rank 1 or 2, int64 row splits) -> the packed dict at `seq_length`, which is a tensor argument, so any
   length can be asked for after loading;
-- `vocab_file` (WordPiece) or `sp_model_file` (SentencePiece): the vocabulary, as a SavedModel asset.
+- `vocab_file` (WordPiece; byte-level BPE with `merges_file`) or `sp_model_file` (SentencePiece): the
+  vocabulary, as a SavedModel asset.
 
 Everything is TensorFlow ops, so the loaded functions run inside `tf.data.Dataset.map`.
 """
@@ -20,6 +21,7 @@ import itertools
 
 import tensorflow as tf
 
+from tf_simcse.preprocessing.byte_level_bpe import ByteLevelBPETokenizer
 from tf_simcse.preprocessing.packing import InputPacker, _num_special_tokens, longest_first_lengths
 from tf_simcse.preprocessing.wordpiece import WordPieceTokenizer
 
@@ -141,6 +143,10 @@ class PreprocessorModule(tf.train.Checkpoint):
         if isinstance(tokenizer, WordPieceTokenizer):
             if tokenizer.vocab_path is not None:
                 self.vocab_file = tokenizer.vocab_file
+        elif isinstance(tokenizer, ByteLevelBPETokenizer):
+            for name in ("vocab_file", "merges_file"):
+                if hasattr(tokenizer, name):
+                    setattr(self, name, getattr(tokenizer, name))
         elif tokenizer.model_path is not None:
             self.sp_model_file = tokenizer.model_file
         self.tokenize = _Tokenize(tokenizer, special_tokens_dict(preprocessor))

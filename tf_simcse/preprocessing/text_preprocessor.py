@@ -4,6 +4,8 @@ import tensorflow as tf
 
 from tf_simcse import fileio
 from tf_simcse.errors import UserInputError
+from tf_simcse.preprocessing import byte_level_bpe
+from tf_simcse.preprocessing.byte_level_bpe import ByteLevelBPETokenizer
 from tf_simcse.preprocessing.packing import InputPacker
 from tf_simcse.preprocessing.sentencepiece import SentencePieceTokenizer, find_model_file
 from tf_simcse.preprocessing.wordpiece import WordPieceTokenizer
@@ -12,17 +14,21 @@ CONFIG_FILE = "preprocessor.json"
 _FORMAT_VERSION = 1
 # Model types whose checkpoints pack pairs as `<s> a </s></s> b </s>`.
 _ROBERTA_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "xlm-roberta-xl")
-_TOKENIZER_KINDS = {"wordpiece": WordPieceTokenizer, "sentencepiece": SentencePieceTokenizer}
+_TOKENIZER_KINDS = {
+    "wordpiece": WordPieceTokenizer,
+    "sentencepiece": SentencePieceTokenizer,
+    "byte_level_bpe": ByteLevelBPETokenizer,
+}
 
 
 class TextPreprocessor(tf.Module):
     """Maps strings (or string pairs) to `{input_word_ids, input_mask, input_type_ids}`.
 
     Args:
-        tokenizer: a `WordPieceTokenizer` or `SentencePieceTokenizer`.
+        tokenizer: a `WordPieceTokenizer`, `SentencePieceTokenizer` or `ByteLevelBPETokenizer`.
         seq_length: packed length (special tokens included).
         pair_style: "bert" or "roberta" (see `InputPacker`); `None` picks
-            "roberta" for fairseq-style SentencePiece vocabs, else "bert".
+            "roberta" for fairseq-style SentencePiece vocabs and byte-level BPE, else "bert".
         dynamic: pad to the batch's longest row instead of `seq_length`.
 
     Call it on a tf.string tensor `[batch]` (or a scalar) or on a pair
@@ -33,7 +39,8 @@ class TextPreprocessor(tf.Module):
     def __init__(self, tokenizer, seq_length=128, *, pair_style=None, dynamic=False, name=None):
         super().__init__(name=name)
         if pair_style is None:
-            pair_style = "roberta" if getattr(tokenizer, "fairseq_offset", False) else "bert"
+            roberta = getattr(tokenizer, "fairseq_offset", False) or isinstance(tokenizer, ByteLevelBPETokenizer)
+            pair_style = "roberta" if roberta else "bert"
         ids = tokenizer.special_token_ids
         self.tokenizer = tokenizer
         self.packer = InputPacker(
@@ -50,10 +57,12 @@ class TextPreprocessor(tf.Module):
         """Builds the preprocessor a Hugging Face checkpoint directory describes.
 
         WordPiece when the directory holds vocab.txt (or a WordPiece
-        tokenizer.json), else SentencePiece (sentencepiece.bpe.model,
-        spiece.model, tokenizer.model). Pairs are packed RoBERTa-style for
-        roberta/xlm-roberta checkpoints, except when the vocabulary is
-        WordPiece with [CLS]/[SEP] (KLUE-RoBERTa), which packs BERT-style.
+        tokenizer.json), byte-level BPE when it holds vocab.json + merges.txt
+        (or a BPE tokenizer.json; RoBERTa, GPT-2), else SentencePiece
+        (sentencepiece.bpe.model, spiece.model, tokenizer.model). Pairs are
+        packed RoBERTa-style for roberta/xlm-roberta checkpoints and byte-level
+        BPE, except when the vocabulary is WordPiece with [CLS]/[SEP]
+        (KLUE-RoBERTa), which packs BERT-style.
         """
         path = fileio.as_path(path)
         if not fileio.isdir(path):
@@ -68,13 +77,19 @@ class TextPreprocessor(tf.Module):
                 tokenizer.token_to_id(t) is not None for t in (tokenizer.cls_token, tokenizer.sep_token)
             ) and (tokenizer.cls_token, tokenizer.sep_token) == ("[CLS]", "[SEP]")
             default_style = "roberta" if model_type in _ROBERTA_MODEL_TYPES and not has_bert_specials else "bert"
+        elif ((path / byte_level_bpe.VOCAB_FILE).exists() and (path / byte_level_bpe.MERGES_FILE).exists()) or (
+            byte_level_bpe.is_byte_level_bpe_json(path / "tokenizer.json")
+        ):
+            tokenizer = ByteLevelBPETokenizer.from_pretrained(path, **tokenizer_overrides)
+            default_style = "roberta"
         elif find_model_file(path) is not None:
             tokenizer = SentencePieceTokenizer.from_pretrained(path, **tokenizer_overrides)
             default_style = "roberta" if model_type in _ROBERTA_MODEL_TYPES or tokenizer.fairseq_offset else "bert"
         else:
             raise FileNotFoundError(
-                f"{path} has no tokenizer files: expected vocab.txt, a WordPiece tokenizer.json, "
-                "or a SentencePiece model (sentencepiece.bpe.model / spiece.model / tokenizer.model)"
+                f"{path} has no tokenizer files: expected vocab.txt, a WordPiece tokenizer.json, vocab.json + "
+                "merges.txt (byte-level BPE), or a SentencePiece model (sentencepiece.bpe.model / spiece.model / "
+                "tokenizer.model)"
             )
         return cls(tokenizer, seq_length, pair_style=pair_style or default_style, dynamic=dynamic)
 
@@ -139,7 +154,7 @@ class TextPreprocessor(tf.Module):
     # -- persistence -----------------------------------------------------------------------------
 
     def get_config(self):
-        kind = "wordpiece" if isinstance(self.tokenizer, WordPieceTokenizer) else "sentencepiece"
+        kind = next(k for k, c in _TOKENIZER_KINDS.items() if isinstance(self.tokenizer, c))
         return {
             "format_version": _FORMAT_VERSION,
             "tokenizer_type": kind,
@@ -150,7 +165,8 @@ class TextPreprocessor(tf.Module):
         }
 
     def save(self, directory):
-        """Writes the vocabulary / SentencePiece model and preprocessor.json into `directory` (any filesystem)."""
+        """Writes the vocabulary (vocab.txt, the SentencePiece model, or vocab.json + merges.txt) and
+        preprocessor.json into `directory` (any filesystem)."""
         fileio.makedirs(directory)
         config = self.get_config()
         config["vocabulary_file"] = fileio.basename(self.tokenizer.save_vocabulary(directory))
@@ -173,7 +189,12 @@ class TextPreprocessor(tf.Module):
             raise UserInputError(f"{path}: missing {', '.join(missing)}")
         vocab_file = fileio.join(directory, config["vocabulary_file"])
         try:
-            tokenizer = _TOKENIZER_KINDS[kind](vocab_file, **config["tokenizer"])
+            if kind == "byte_level_bpe":  # merges.txt is written beside vocab.json
+                tokenizer = ByteLevelBPETokenizer(
+                    vocab_file, fileio.join(directory, byte_level_bpe.MERGES_FILE), **config["tokenizer"]
+                )
+            else:
+                tokenizer = _TOKENIZER_KINDS[kind](vocab_file, **config["tokenizer"])
         except TypeError as e:  # an unknown tokenizer setting
             raise UserInputError(f"{path}: bad tokenizer settings ({e})") from None
         settings = {k: config[k] for k in ("seq_length", "pair_style", "dynamic")}
