@@ -139,7 +139,7 @@ def _read_first_line(path):
         opener = open(path, "rb")
     with opener as f:
         # tf.io.gfile's readline takes no size limit.
-        raw = f.readline() if fileio.is_remote(path) else f.readline(1 << 16)
+        raw = f.readline() if "://" in path else f.readline(1 << 16)
     raw = raw.rstrip(b"\r\n")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
