@@ -31,6 +31,7 @@ Examples:
 """
 
 import argparse
+import json
 import sys
 import time
 

@@ -2,6 +2,8 @@
 + transformers' tokenizer files): `Encoder.from_pretrained` picks the BPE tokenizer and RoBERTa's packing, and
 reproduces the ids and hidden states transformers computed (reference.npz); the export carries the vocabulary."""
 
+import pathlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -60,7 +62,7 @@ def test_hidden_states_match_transformers(encoder, reference):
 def test_export_carries_vocab_and_merges(encoder, tmp_path):
     from tf_simcse.exporting import export_model
 
-    path = export_model(encoder, tmp_path / "export", seq_length=24)
+    path = pathlib.Path(export_model(encoder, tmp_path / "export", seq_length=24))
     assets = sorted(p.name for p in (path / "preprocessor" / "assets").iterdir())
     assert assets == ["merges.txt", "vocab.json"]
     loaded = tf.saved_model.load(str(path / "preprocessor"))

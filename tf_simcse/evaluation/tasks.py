@@ -69,7 +69,7 @@ def parse_task(text):
     if name in SEMEVAL_YEARS:
         if split != "test":
             raise ValueError(f"--task {text!r}: {name} has one split, test (got {split!r}).")
-        if path and not pathlib.Path(path).expanduser().is_dir():
+        if path and not fileio.isdir(path):
             raise ValueError(f"--task {text!r}: {name}=PATH takes the folder of the year's files, not a file.")
     return TaskSpec(name=name, split=split, path=path or None)
 

@@ -34,12 +34,12 @@ Known residual differences from `tokenizers` (0.23, Python 3.11):
 
 import json
 import os
-import pathlib
 import unicodedata
 
 import numpy as np
 import tensorflow as tf
 
+from tf_simcse import fileio
 from tf_simcse.preprocessing.wordpiece import _WHITE_SPACE, _Opaque, _parse_ranges, _re2_escape
 
 VOCAB_FILE = "vocab.json"
@@ -113,8 +113,7 @@ def _class_table():
 def read_vocab_json(path):
     """`{token: id}` of a vocab.json."""
     try:
-        with open(path, encoding="utf-8") as f:
-            vocab = json.load(f)
+        vocab = json.loads(fileio.read_bytes(path).decode("utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"BPE vocabulary file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -137,8 +136,7 @@ def read_merges(path):
     Lines starting with `#version` are skipped; every other line must be two tokens separated by one space.
     """
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+        text = fileio.read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"BPE merges file not found: {path}") from None
     except UnicodeDecodeError as e:
@@ -296,11 +294,11 @@ class ByteLevelBPETokenizer(tf.Module):
         come from tokenizer.json (ByteLevel pre-tokenizer, added tokens), then tokenizer_config.json
         (`add_prefix_space`, special tokens), then `overrides`.
         """
-        path = pathlib.Path(path)
+        path = fileio.as_path(path)
         settings = {}
         vocabulary, merges = None, None
-        tok_json = path / "tokenizer.json"
-        if tok_json.exists():
+        tok_json = fileio.join(path, "tokenizer.json")
+        if fileio.exists(tok_json):
             data = _read_json(tok_json)
             model = data.get("model") or {}
             _check_supported(data, model, tok_json)
@@ -315,8 +313,8 @@ class ByteLevelBPETokenizer(tf.Module):
             if isinstance(model.get("vocab"), dict):
                 vocabulary = model["vocab"]
                 merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model.get("merges") or []]
-        config_json = path / "tokenizer_config.json"
-        if config_json.exists():
+        config_json = fileio.join(path, "tokenizer_config.json")
+        if fileio.exists(config_json):
             config = _read_json(config_json)
             if "add_prefix_space" in config:
                 settings["add_prefix_space"] = bool(config["add_prefix_space"])
@@ -325,8 +323,8 @@ class ByteLevelBPETokenizer(tf.Module):
                 value = value.get("content") if isinstance(value, dict) else value
                 if value is not None:
                     settings[key] = value
-        if (path / VOCAB_FILE).exists() and (path / MERGES_FILE).exists():
-            vocabulary, merges = str(path / VOCAB_FILE), str(path / MERGES_FILE)
+        if has_vocab_and_merges(path):
+            vocabulary, merges = fileio.join(path, VOCAB_FILE), fileio.join(path, MERGES_FILE)
         if vocabulary is None:
             raise FileNotFoundError(f"{path} has neither vocab.json + merges.txt nor a BPE tokenizer.json")
         settings.update(overrides)
@@ -351,13 +349,10 @@ class ByteLevelBPETokenizer(tf.Module):
 
     def save_vocabulary(self, directory, filename=VOCAB_FILE):
         """Writes vocab.json and merges.txt into `directory`; returns the vocab.json path."""
-        os.makedirs(directory, exist_ok=True)
-        out = os.path.join(directory, filename)
-        with open(out, "w", encoding="utf-8") as f:
-            json.dump(self._vocab.value, f, ensure_ascii=False)
-        with open(os.path.join(directory, MERGES_FILE), "w", encoding="utf-8", newline="\n") as f:
-            f.write("#version: 0.2\n")
-            f.writelines(f"{left} {right}\n" for left, right in self._merges.value)
+        out = fileio.join(directory, filename)
+        fileio.write_text(out, json.dumps(self._vocab.value, ensure_ascii=False))
+        merges = "".join(f"{left} {right}\n" for left, right in self._merges.value)
+        fileio.write_text(fileio.join(directory, MERGES_FILE), "#version: 0.2\n" + merges)
         return out
 
     def get_config(self):
@@ -536,8 +531,7 @@ def _added_token(token):
 
 def _read_json(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return json.loads(fileio.read_bytes(path).decode("utf-8"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
 
@@ -571,9 +565,13 @@ def _check_supported(data, model, source):
         raise ValueError(f"{source}: BPE dropout is not supported (inference tokenization is deterministic)")
 
 
+def has_vocab_and_merges(directory):
+    """Whether `directory` holds vocab.json + merges.txt."""
+    return fileio.exists(fileio.join(directory, VOCAB_FILE)) and fileio.exists(fileio.join(directory, MERGES_FILE))
+
+
 def is_byte_level_bpe_json(path):
     """Whether a tokenizer.json holds a BPE model (the kind `ByteLevelBPETokenizer.from_pretrained` reads)."""
-    path = pathlib.Path(path)
-    if not path.exists():
+    if not fileio.exists(path):
         return False
     return ((_read_json(path).get("model") or {}).get("type")) == "BPE"

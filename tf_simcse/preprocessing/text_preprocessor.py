@@ -77,8 +77,8 @@ class TextPreprocessor(tf.Module):
                 tokenizer.token_to_id(t) is not None for t in (tokenizer.cls_token, tokenizer.sep_token)
             ) and (tokenizer.cls_token, tokenizer.sep_token) == ("[CLS]", "[SEP]")
             default_style = "roberta" if model_type in _ROBERTA_MODEL_TYPES and not has_bert_specials else "bert"
-        elif ((path / byte_level_bpe.VOCAB_FILE).exists() and (path / byte_level_bpe.MERGES_FILE).exists()) or (
-            byte_level_bpe.is_byte_level_bpe_json(path / "tokenizer.json")
+        elif byte_level_bpe.has_vocab_and_merges(path) or byte_level_bpe.is_byte_level_bpe_json(
+            fileio.join(path, "tokenizer.json")
         ):
             tokenizer = ByteLevelBPETokenizer.from_pretrained(path, **tokenizer_overrides)
             default_style = "roberta"
