@@ -4,7 +4,9 @@ Runs the real Trainer on the tiny checkpoint and the real KorNLI file, under `Mi
 logical CPUs of tests/conftest.py, with dropout on and the real optimizer (AdamW, clipping, weight decay).
 """
 
+import errno
 import json
+import subprocess
 
 import keras
 import numpy as np
@@ -12,8 +14,9 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import FIXTURES
-from tf_simcse import distribute
+from tf_simcse import _cli, distribute
 from tf_simcse.config import build_config
+from tf_simcse.errors import DiskFullError
 from tf_simcse.trainer import Trainer, TrainingError
 
 pytestmark = pytest.mark.shared_data
@@ -167,3 +170,52 @@ def test_reruns_after_a_failed_start_and_without_eval_data(shared_data, tmp_path
     assert (out / "best" / "tf_simcse_encoder.json").exists()
     with pytest.raises(TrainingError, match="scheduled for 2 steps"):
         Trainer(_config(shared_data, out, strategy="cpu", max_steps=4, checkpoint_steps=2)).run()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB tmpfs: a disk that really fills up (ENOSPC from the kernel, not a mock)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a full disk is simulated with a small tmpfs, and mounting one needs root: {mounted.stderr}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+class _FillDiskAfter(keras.callbacks.Callback):
+    """Once step `step` is checkpointed, writes a filler file until the disk is full."""
+
+    def __init__(self, trainer, step, filler):
+        super().__init__()
+        self.trainer, self.step, self.filler = trainer, step, filler
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.trainer.step != self.step:
+            return
+        with open(self.filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_previous_checkpoint(shared_data, small_disk):
+    out = small_disk / "run"
+    config = _config(shared_data, out, strategy="cpu", max_steps=4)
+    trainer = Trainer(config)
+    with pytest.raises(DiskFullError) as raised:
+        trainer.run(callbacks=[_FillDiskAfter(trainer, 2, small_disk / "filler")])
+    message = _cli.error_message(raised.value)
+    assert "checkpoint of step 3" in message and "ckpt-2 is intact" in message and "\n" not in message
+    assert tf.train.latest_checkpoint(str(out / "checkpoints")).endswith("ckpt-2")
+    assert not [p.name for p in (out / "checkpoints").iterdir() if p.name.startswith("ckpt-3")]
+
+    (small_disk / "filler").unlink()
+    report = Trainer(config).run()  # the same command again, with space freed: resumes at step 2
+    assert report["steps"] == 4
+    assert [s for s, _ in _state(out)["losses"]] == [1, 2, 3, 4]

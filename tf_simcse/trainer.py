@@ -26,6 +26,7 @@ worker saves checkpoints (TensorFlow's rule), the others into a temporary direct
 resume from the chief's checkpoints/ (the output directory must be shared: a bucket or a shared disk).
 """
 
+import errno
 import json
 import math
 import sys
@@ -37,6 +38,7 @@ import tensorflow as tf
 
 from tf_simcse import fileio
 from tf_simcse.config import TrainConfig
+from tf_simcse.errors import DiskFullError, is_disk_full
 
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
@@ -386,10 +388,35 @@ class Trainer:
             _write_json(_join(self.out, STATE_FILE), self.state)
 
     def _save_checkpoint(self, step):
-        self.manager.save(checkpoint_number=step)
+        previous = self.manager.latest_checkpoint
+        try:
+            self.manager.save(checkpoint_number=step)
+        except Exception as error:
+            if not is_disk_full(error):
+                raise
+            # The manager names a checkpoint in its `checkpoint` file only after all of it is written, so the
+            # previous one is still the latest; what this save wrote is removed.
+            self._remove_checkpoint_files(step)
+            kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"the disk filled up while writing the checkpoint of step {step}; its partial files were removed "
+                f"and {kept}. Free some space and rerun the same command to resume",
+                self.manager.directory,
+            ) from None
         if not self.is_chief:
             fileio.remove(self.manager.directory)
         self._save_state()
+
+    def _remove_checkpoint_files(self, step):
+        """Deletes ckpt-STEP.index / .data-* and the writer's ckpt-STEP_temp/ staging directory."""
+        directory = self.manager.directory
+        prefix = f"ckpt-{step}"
+        if not fileio.isdir(directory):
+            return
+        for name in fileio.listdir(directory):
+            if name.startswith((prefix + ".", prefix + "_temp")):
+                fileio.remove(_join(directory, name))
 
     def _restore(self):
         """Restores the newest checkpoint of the chief's checkpoints/ (every worker reads the same one)."""
@@ -458,6 +485,7 @@ class Trainer:
                 pad_anchors_separately=c.encode_anchors_apart,
             ).take(remaining)
             _log(f"epoch {epoch + 1}/{c.epochs}: steps {step + 1}..{step + remaining} of {self.total_steps}")
+            callback.start_fit(step, remaining)
             self.model.fit(
                 self._distribute(dataset),
                 epochs=1,
@@ -530,18 +558,29 @@ class Trainer:
 class _StepCallback(keras.callbacks.Callback):
     """After each execution (`steps_per_execution` steps): loss log, NaN guard, skipped steps, periodic evaluation
     and checkpoints. With steps_per_execution > 1 an evaluation or checkpoint falls on the first step that
-    reaches or passes each multiple of eval_steps / checkpoint_steps."""
+    reaches or passes each multiple of eval_steps / checkpoint_steps.
+
+    The step is counted on the host (every step consumes one batch of the `fit` call), so a call that logs,
+    evaluates or checkpoints nothing reads no variable from the devices. Only loss-scaled (float16) runs read
+    the optimizer's update count every call, to name the step whose update was skipped.
+    """
 
     def __init__(self, trainer, step):
         super().__init__()
         self.trainer = trainer
         self.failure = None
         self.previous = step
+        self.first, self.last = step, step
+
+    def start_fit(self, step, steps):
+        """The `fit` call about to run trains steps `step + 1 .. step + steps`."""
+        self.first, self.last, self.previous = step, step + steps, step
 
     def on_train_batch_end(self, batch, logs=None):
         t = self.trainer
         c = t.config
-        step, previous = t.step, self.previous
+        # Keras passes the index of the execution's last step, not clipped to the epoch's end.
+        step, previous = min(self.first + batch + 1, self.last), self.previous
         self.previous = step
 
         def reached(every):
@@ -557,23 +596,32 @@ class _StepCallback(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         t.state["losses"].append([step, loss])
-        skipped = t.skipped_steps
+        loss_scaled = hasattr(t.optimizer, "dynamic_scale")
+        log_now = reached(c.log_steps)
+        skipped = t.skipped_steps if loss_scaled else 0
         if skipped > len(t.state["skipped"]):
             t.state["skipped"].append(step)
-            scale = getattr(t.optimizer, "dynamic_scale", None)
             _log(f"step {step}: float16 gradients overflowed on a replica; the update was skipped on all of "
-                 f"them{'' if scale is None else f' (loss scale now {float(scale.numpy()):g})'}; {skipped} "
-                 f"skipped so far")
+                 f"them (loss scale now {float(t.optimizer.dynamic_scale.numpy()):g}); {skipped} skipped so far")
         with t.writer.as_default(step=step):
             tf.summary.scalar("train/loss", loss)
-            tf.summary.scalar("train/learning_rate", float(_current_lr(t.optimizer)))
-            tf.summary.scalar("train/skipped_steps", skipped)
-        if not sys.stderr.isatty() and reached(c.log_steps):
+            if log_now:
+                tf.summary.scalar("train/learning_rate", float(_current_lr(t.optimizer)))
+            if loss_scaled:
+                tf.summary.scalar("train/skipped_steps", skipped)
+        if log_now and not sys.stderr.isatty():
             _log(f"step {step}/{t.total_steps}: loss {loss:.4f}")
         if reached(c.eval_steps) and step < t.total_steps:
+            self._check_step(step)
             t._evaluate_and_select(step)
         if reached(c.checkpoint_steps):
+            self._check_step(step)
             t._save_checkpoint(step)
+
+    def _check_step(self, step):
+        """Before a step's figures or checkpoint are written: the host count is the devices' batch count."""
+        if step != self.trainer.step:
+            raise TrainingError(f"the host counted step {step} but the model trained {self.trainer.step} batches")
 
 
 def _current_lr(optimizer):

@@ -2,6 +2,7 @@
 than cls's), seq_length 24, and the checkpoint's own Encoder as the reference; and `saved_model_cli run` on it."""
 
 import json
+import pathlib
 import os
 import sys
 
@@ -24,7 +25,7 @@ def reference_encoder():
 def export_dir(tmp_path_factory, reference_encoder):
     from tf_simcse.exporting import export_model
 
-    return export_model(reference_encoder, tmp_path_factory.mktemp("serving") / "tiny_export")
+    return pathlib.Path(export_model(reference_encoder, tmp_path_factory.mktemp("serving") / "tiny_export"))
 
 
 @pytest.fixture(scope="session")
