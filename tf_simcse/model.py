@@ -41,7 +41,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
-from tf_simcse import distribute, replicas
+from tf_simcse import distribute, multi_step, replicas
 from tf_simcse.losses import contrastive_loss, gather_across_replicas
 
 OBJECTIVES = ("unsup", "sup", "pair")
@@ -362,6 +362,19 @@ class SimCSE(keras.Model):
         """
         optimizer = distribute.ensure_synced_loss_scaling(optimizer, self.dtype_policy.name)
         super().compile(optimizer=optimizer, **kwargs)
+
+    def make_train_function(self, force=False):
+        if not multi_step.needs_own_loop(self):
+            return super().make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = multi_step.UnrolledTrainFunction(self)
+        return self.train_function
+
+    def fit(self, *args, steps_per_epoch=None, **kwargs):
+        if multi_step.needs_own_loop(self):
+            self.make_train_function()
+            self.train_function.start_epoch(steps_per_epoch)
+        return super().fit(*args, steps_per_epoch=steps_per_epoch, **kwargs)
 
     def train_step(self, data):
         batch = data[0] if isinstance(data, (tuple, list)) else data

@@ -201,20 +201,13 @@ class Trainer:
         if c.jit_compile and replicas > 1 and not on_tpu:
             # Keras 3 wraps `strategy.run` over all replicas in ONE jit-compiled function; XLA cannot place one
             # program over several devices ("Trying to access resource ... located in device ...:1 from device
-            # ...:0"). TPUs compile every step anyway.
+            # ...:0"). Compiling each replica's step apart fails too: it holds merge calls (the cross-replica
+            # gather of negatives, the optimizer update), which a nested tf.function cannot. TPUs compile every
+            # step anyway.
             raise TrainingError(
                 f"--jit_compile with {type(self.strategy).__name__} over {replicas} replicas: Keras 3 compiles "
                 "the step of all replicas as one XLA program, which XLA cannot place on several devices. Run "
                 "without --jit_compile (on TPUs every step is compiled with XLA anyway)."
-            )
-        if self.steps_per_execution > 1 and replicas > 1 and not on_tpu:
-            # Keras 3.15 + TF 2.21: the multi-step while loop around a merge-call optimizer update fails under
-            # MirroredStrategy ("You must feed a value for placeholder tensor 'while/body/.../cond/Placeholder'"),
-            # even for a Dense model and keras.optimizers.AdamW.
-            raise TrainingError(
-                f"--steps_per_execution {self.steps_per_execution} with {type(self.strategy).__name__} over "
-                f"{replicas} replicas: Keras cannot run several steps per call there (its optimizer update "
-                "needs a merge call that a multi-step loop cannot hold). Use 1 (TPUs and single devices take more)."
             )
         worker = "" if task_type is None else f", this worker {task_type}:{task_id}{' (chief)' if self.is_chief else ''}"
         _log(f"strategy {type(self.strategy).__name__} with {replicas} replica(s){worker}, precision "
