@@ -43,3 +43,17 @@ def test_unknown_keys_and_bad_files_are_named(tmp_path):
     broken.write_text("a: [1, 2\n")
     with pytest.raises(ValueError, match="cannot parse"):
         load_config_file(broken)
+
+
+def test_a_config_file_on_a_tensorflow_filesystem_is_read(tmp_path):
+    """`--config gs://...` reads through tf.io.gfile; TF's in-memory ram:// stands in for a bucket."""
+    from tf_simcse import fileio
+
+    path = f"ram://config_test_{tmp_path.name}/sup.yaml"
+    fileio.write_text(path, "objective: sup\nbatch_size: 8\n")
+    try:
+        assert load_config_file(path) == {"objective": "sup", "batch_size": 8}
+        with pytest.raises(FileNotFoundError, match="no such file"):
+            load_config_file(path.replace("sup.yaml", "missing.yaml"))
+    finally:
+        fileio.remove(fileio.dirname(path))

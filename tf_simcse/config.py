@@ -7,6 +7,7 @@ Resolution order, last wins: dataclass defaults < `--config FILE` (YAML or JSON;
 
 import dataclasses
 import json
+import os
 import pathlib
 import typing
 
@@ -161,18 +162,21 @@ FIELD_TYPES = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
 def load_config_file(path_or_recipe):
-    """Reads a YAML/JSON config file, or a shipped recipe by name; returns a dict."""
-    path = pathlib.Path(path_or_recipe)
-    if not path.exists() and not path.suffix:
-        recipe = RECIPES_DIR / f"{path_or_recipe}.yaml"
+    """Reads a YAML/JSON config file (local or any TensorFlow filesystem: gs://...), or a shipped recipe by
+    name; returns a dict."""
+    from tf_simcse import fileio
+
+    path = str(path_or_recipe)
+    if not fileio.exists(path) and not os.path.splitext(path)[1] and "/" not in path:
+        recipe = RECIPES_DIR / f"{path}.yaml"
         if recipe.exists():
-            path = recipe
-    if not path.exists():
+            path = str(recipe)
+    if not fileio.isfile(path):
         names = ", ".join(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
         raise FileNotFoundError(f"--config {path_or_recipe}: no such file, and not a shipped recipe ({names}).")
-    text = path.read_text(encoding="utf-8")
+    text = fileio.read_text(path)
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ValueError(f"--config {path}: cannot parse: {e}") from None
     if data is None:
