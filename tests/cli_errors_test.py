@@ -106,6 +106,9 @@ CASES = {
     "train: bad config.json": (train_cli, ["--model", "{d}/bad_config", "--train_data", "{d}/ok.txt", "--batch_size",
                                            "2", "--output_dir", "{d}/run4"],
                                r"bad_config/config\.json: line 2, column 1: invalid JSON"),
+    "train: cosent on a malformed score": (train_cli, ["--model", TINY, "--objective", "cosent", "--train_data",
+                                                      "{d}/sts.tsv", "--output_dir", "{d}/run7"],
+                                           r"sts\.tsv: line 2: score 'five' is not a number"),
 }
 for value in ("nan", "inf", "-inf", "0", "-1e-5"):
     CASES[f"train: --learning_rate {value}"] = (

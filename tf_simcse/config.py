@@ -14,9 +14,9 @@ import typing
 import yaml
 
 from tf_simcse.encoders.poolers import POOLERS
+from tf_simcse.objectives import OBJECTIVES, PAIR_OBJECTIVES
 
 RECIPES_DIR = pathlib.Path(__file__).parent / "configs"
-OBJECTIVES = ("unsup", "sup", "pair")
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "tpu", "multiworker")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
@@ -27,7 +27,7 @@ class TrainConfig:
 
     # --- what to train
     model: str = ""  # HF checkpoint dir, keras-hub preset dir, or a tf_simcse training output / encoder dir
-    objective: str = "unsup"  # unsup | sup | pair
+    objective: str = "unsup"  # unsup | sup | pair | cosent | cosine_mse | online_contrastive | contrastive
     pooler: str = "cls"
     mlp_only_train: bool = False  # the paper uses it for unsup with the cls pooler
     reset_mlp: bool = True  # fresh MLP head as in the official code (else start from the checkpoint's pooler)
@@ -52,6 +52,12 @@ class TrainConfig:
     symmetric: bool = False
     do_mlm: bool = False
     mlm_weight: float = 0.1
+    # --- pair objectives (scored / labelled pairs, tf_simcse.data.pairs)
+    cosent_scale: float = 20.0  # CoSENT's scale (Su, 2022; sentence-transformers' CoSENTLoss)
+    margin: float = 0.5  # online_contrastive / contrastive: cosine-distance margin (sentence-transformers)
+    max_score: float = 5.0  # cosine_mse regresses cos on score / max_score (KorSTS, KLUE-STS, STS-B: 0-5)
+    label_column: typing.Optional[str] = None  # labelled pairs: the label column (default: label / is_duplicate)
+    positive_label: typing.Optional[str] = None  # labelled pairs: the value meaning "same" (default "1")
     # --- optimisation
     batch_size: int = 64  # global batch (all replicas)
     learning_rate: float = 3e-5
@@ -129,6 +135,18 @@ class TrainConfig:
             bad("steps_per_execution", f"must be >= 1 (or null), got {self.steps_per_execution}")
         if self.max_steps is not None and self.max_steps < 1:
             bad("max_steps", f"must be >= 1, got {self.max_steps}")
+        if self.objective in PAIR_OBJECTIVES:
+            for name in ("do_mlm", "symmetric", "encode_anchors_apart"):
+                if getattr(self, name):
+                    bad(name, f"is not an option of objective {self.objective!r} (SimCSE objectives only)")
+            if self.hard_negative_weight:
+                bad("hard_negative_weight", f"is not an option of objective {self.objective!r}")
+        if self.cosent_scale <= 0:
+            bad("cosent_scale", f"must be > 0, got {self.cosent_scale}")
+        if self.margin <= 0:
+            bad("margin", f"must be > 0, got {self.margin}")
+        if self.max_score <= 0:
+            bad("max_score", f"must be > 0, got {self.max_score}")
         if self.temperature <= 0:
             bad("temperature", f"must be > 0, got {self.temperature}")
         if self.learning_rate <= 0:

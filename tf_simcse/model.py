@@ -9,6 +9,9 @@ Batch format (what `tf_simcse.data` produces; `fit` / `evaluate` take a `tf.data
   so every row gets its own dropout mask) and the second copy is the positive.
 - `objective="pair"`: `"anchor"` and `"positive"`; in-batch negatives only.
 - `objective="sup"`: all three; row i of `"hard_negative"` is the hard negative of anchor i.
+- pair objectives (`cosent`, `cosine_mse`, `online_contrastive`, `contrastive`; `tf_simcse.objectives`):
+  `{"sentence1": P, "sentence2": P, "score" | "label": float32 [b]}`, the losses of `tf_simcse.pair_losses`, whose
+  replica shares span the global batch like the contrastive loss does.
 
 With dynamic padding the views may have different `len`; they are right-padded to a common length (padding is
 masked, so it changes no embedding) and encoded in ONE forward pass.
@@ -43,13 +46,17 @@ import tensorflow as tf
 
 from tf_simcse import distribute, multi_step, replicas
 from tf_simcse.losses import contrastive_loss, gather_across_replicas
+from tf_simcse.objectives import OBJECTIVES, PAIR_OBJECTIVES, SCORED_PAIR_OBJECTIVES
+from tf_simcse.pair_losses import pair_loss_share
 
-OBJECTIVES = ("unsup", "sup", "pair")
 VIEWS = {
     "unsup": ("anchor",),
     "pair": ("anchor", "positive"),
     "sup": ("anchor", "positive", "hard_negative"),
+    **{objective: ("sentence1", "sentence2") for objective in PAIR_OBJECTIVES},
 }
+# The batch key of each pair objective's targets: gold scores, or labels 1 (same) / 0 (different).
+TARGETS = {objective: "score" if objective in SCORED_PAIR_OBJECTIVES else "label" for objective in PAIR_OBJECTIVES}
 INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 
 
@@ -75,6 +82,9 @@ class SimCSE(keras.Model):
         mlm_probability: share of tokens selected for MLM (0.15); of those 80% become the mask token, 10% a random
             token and 10% stay unchanged (BERT's rule, as in the Hugging Face collator the official code uses).
         seed: seed of the MLM masking RNG.
+        cosent_scale: CoSENT's scale (20, as Su 2022 and sentence-transformers).
+        margin: the cosine-distance margin of `online_contrastive` / `contrastive` (0.5).
+        max_score: `cosine_mse` regresses the cosine on `score / max_score` (5 for KorSTS / KLUE-STS / STS-B).
         encode_anchors_apart: (`sup`/`pair`) encode the anchors in one pass and the positives + hard negatives in
             another, each at its own padded length (see `make_training_dataset(pad_anchors_separately=True)`),
             instead of one pass over all views padded to the longest. Same loss and gradients with dropout off;
@@ -96,6 +106,9 @@ class SimCSE(keras.Model):
         mlm_probability=0.15,
         seed=None,
         encode_anchors_apart=False,
+        cosent_scale=20.0,
+        margin=0.5,
+        max_score=5.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,6 +118,10 @@ class SimCSE(keras.Model):
             raise ValueError(f"temperature must be > 0, got {temperature}.")
         if hard_negative_weight and objective != "sup":
             raise ValueError(f"hard_negative_weight={hard_negative_weight} needs objective 'sup', got {objective!r}.")
+        if objective in PAIR_OBJECTIVES and (do_mlm or symmetric or encode_anchors_apart):
+            raise ValueError(f"objective {objective!r} takes no do_mlm / symmetric / encode_anchors_apart.")
+        if not max_score > 0:
+            raise ValueError(f"max_score must be > 0, got {max_score}.")
         if do_mlm and mask_token_id is None:
             raise ValueError("do_mlm=True needs mask_token_id (the id of [MASK] in the encoder's vocabulary).")
         if do_mlm and not 0 < mlm_probability < 1:
@@ -121,6 +138,9 @@ class SimCSE(keras.Model):
         self.mlm_probability = float(mlm_probability)
         self.seed = seed
         self.encode_anchors_apart = bool(encode_anchors_apart) and objective != "unsup"
+        self.cosent_scale = float(cosent_scale)
+        self.margin = float(margin)
+        self.max_score = float(max_score)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss") if self.do_mlm else None
@@ -165,7 +185,9 @@ class SimCSE(keras.Model):
 
     @property
     def metrics(self):
-        trackers = [self.loss_tracker, self.accuracy_tracker]
+        trackers = [self.loss_tracker]
+        if self.objective not in PAIR_OBJECTIVES:
+            trackers.append(self.accuracy_tracker)
         if self.mlm_loss_tracker is not None:
             trackers.append(self.mlm_loss_tracker)
         return trackers
@@ -177,9 +199,10 @@ class SimCSE(keras.Model):
                 f"{type(batch).__name__}."
             )
         expected = VIEWS[self.objective]
-        if tuple(sorted(batch)) != tuple(sorted(expected)):
+        keys = expected + ((TARGETS[self.objective],) if self.objective in TARGETS else ())
+        if tuple(sorted(batch)) != tuple(sorted(keys)) and tuple(sorted(batch)) != tuple(sorted(expected)):
             raise ValueError(
-                f"objective {self.objective!r} expects batches with views {list(expected)}; got {sorted(batch)}."
+                f"objective {self.objective!r} expects batches with views {list(keys)}; got {sorted(batch)}."
             )
         for view in expected:
             missing = [k for k in ("input_word_ids", "input_mask") if k not in batch[view]]
@@ -229,7 +252,7 @@ class SimCSE(keras.Model):
         else:
             embeddings = self.encoder(self._concat_views(views), training=training)
             parts = tf.split(embeddings, len(views), axis=0)
-        names = ("anchor", "positive", "hard_negative")
+        names = VIEWS[self.objective] if self.objective in PAIR_OBJECTIVES else ("anchor", "positive", "hard_negative")
         return dict(zip(names, parts))
 
     # ------------------------------------------------------------------------------------------- losses
@@ -239,6 +262,8 @@ class SimCSE(keras.Model):
         Returns `(share, stats)`: `share` is the term to differentiate (its sum over replicas is the global-batch
         loss); `stats` holds local means for the epoch metrics and `batch_loss`, the global loss of this step.
         """
+        if self.objective in PAIR_OBJECTIVES:
+            return self._pair_loss(batch, training)
         embeddings = self(batch, training=training)
         anchors = embeddings["anchor"]
         local_batch = tf.shape(anchors)[0]
@@ -285,6 +310,26 @@ class SimCSE(keras.Model):
         if mlm_loss is not None:
             stats["mlm_count"] = mlm_count
         return share, stats
+
+    def _pair_loss(self, batch, training):
+        """The pair objective's share of the global-batch loss (`tf_simcse.pair_losses.pair_loss_share`)."""
+        target_key = TARGETS[self.objective]
+        if target_key not in batch:
+            raise ValueError(f"objective {self.objective!r} needs batch[{target_key!r}] (the pairs' targets).")
+        embeddings = self(batch, training=training)
+        targets = tf.cast(batch[target_key], tf.float32)
+        options = {}
+        if self.objective == "cosine_mse":
+            targets = targets / self.max_score
+        elif self.objective == "cosent":
+            options["scale"] = self.cosent_scale
+        else:
+            options["margin"] = self.margin
+        share = pair_loss_share(self.objective, embeddings["sentence1"], embeddings["sentence2"], targets, **options)
+        batch_loss = replicas.all_reduce_sum(tf.stop_gradient(share))
+        local_batch = tf.shape(embeddings["sentence1"])[0]
+        return share, {"loss": batch_loss, "accuracy": None, "mlm_loss": None, "local_batch": local_batch,
+                       "batch_loss": batch_loss}
 
     def mask_tokens(self, inputs):
         """BERT masking of packed `inputs`: returns `(masked_word_ids, selected)` ([b, len] int32 and bool).
@@ -342,7 +387,8 @@ class SimCSE(keras.Model):
     def _update_metrics(self, stats):
         weight = tf.cast(stats["local_batch"], tf.float32)
         self.loss_tracker.update_state(tf.stop_gradient(stats["loss"]), sample_weight=weight)
-        self.accuracy_tracker.update_state(stats["accuracy"], sample_weight=weight)
+        if stats["accuracy"] is not None:
+            self.accuracy_tracker.update_state(stats["accuracy"], sample_weight=weight)
         if self.mlm_loss_tracker is not None:
             self.mlm_loss_tracker.update_state(tf.stop_gradient(stats["mlm_loss"]), sample_weight=stats["mlm_count"])
         logs = {m.name: m.result() for m in self.metrics}
@@ -431,6 +477,9 @@ class SimCSE(keras.Model):
             "mlm_probability": self.mlm_probability,
             "seed": self.seed,
             "encode_anchors_apart": self.encode_anchors_apart,
+            "cosent_scale": self.cosent_scale,
+            "margin": self.margin,
+            "max_score": self.max_score,
         }
 
     @classmethod

@@ -5,6 +5,14 @@ Objectives (--objective):
   sup    NLI triplets: premise, entailment (positive), contradiction (hard negative) — from a KorNLI-style TSV
          (sentence1, sentence2, gold_label) grouped by premise, or a sent0,sent1,hard_neg CSV
   pair   (anchor, positive) pairs without hard negatives
+  cosent, cosine_mse
+         STS regression on scored pairs (a KorSTS TSV, KLUE-STS JSON, tfds:korsts / tfds:klue_sts, or a CSV/TSV with
+         sentence1, sentence2, score): CoSENT (Su, 2022; ranks every pair of the global batch by cosine) or the
+         MSE of the cosine against score / --max_score (Sentence-BERT)
+  online_contrastive, contrastive
+         pair classification on labelled pairs (sentence1/question1, sentence2/question2, label): a margin on
+         the cosine distance of the batch's hard pairs / of every pair. Say which column and value mean "same"
+         with --label_column / --positive_label (Korean question pairs label a duplicate 0: --positive_label 0)
 
 Options come from, last wins: defaults (the paper's unsup setting) < --config (a YAML/JSON file, or a shipped
 recipe: paper_unsup, paper_sup, korean_unsup, korean_sup, cpu_minilm_kornli) < the flags below.
@@ -31,7 +39,7 @@ HELP = {
     "mlp_only_train": "with pooler cls: use the MLP head in training only (the paper's unsup setting)",
     "reset_mlp": "start the MLP head from a fresh normal(0.02) init as the official code does (else the checkpoint's pooler)",
     "dropout": "dropout rate of the encoder (default: the checkpoint's hidden_dropout_prob)",
-    "train_data": "training data spec, repeatable: tfds:NAME[/CONFIG]:SPLIT, a .txt file, a KorNLI-style TSV or a sent0,sent1[,hard_neg] CSV",
+    "train_data": "training data spec, repeatable: tfds:NAME[/CONFIG]:SPLIT, a .txt file, a KorNLI-style TSV or a sent0,sent1[,hard_neg] CSV; pair objectives: scored or labelled pairs",
     "eval_data": "dev task for evaluation and checkpoint selection, repeatable: NAME[:SPLIT][=PATH] as in tf_simcse.evaluate",
     "test_data": "task reported once at the end with the best checkpoint, repeatable; must not be an eval_data split",
     "max_seq_length": "tokens per sentence incl. special tokens",
@@ -46,6 +54,11 @@ HELP = {
     "symmetric": "also add the positive->anchor direction of the loss",
     "do_mlm": "add the masked-language-model auxiliary loss",
     "mlm_weight": "weight of the MLM auxiliary loss",
+    "cosent_scale": "cosent: scale of the cosine differences (20 in the paper and sentence-transformers)",
+    "margin": "online_contrastive / contrastive: margin on the cosine distance 1 - cos",
+    "max_score": "cosine_mse: the top of the score scale (the cosine regresses score / max_score)",
+    "label_column": "labelled pairs: the label column (default: label, or is_duplicate)",
+    "positive_label": "labelled pairs: the label value that means 'same' (default 1)",
     "batch_size": "global batch size (split over replicas)",
     "learning_rate": "peak learning rate (AdamW, linear decay)",
     "weight_decay": "decoupled weight decay (bias and LayerNorm excluded)",

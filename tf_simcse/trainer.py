@@ -180,6 +180,7 @@ class Trainer:
     def _build(self):
         from tf_simcse import distribute
         from tf_simcse.data.examples import load_training_examples
+        from tf_simcse.objectives import pair_kind
         from tf_simcse.data.pipelines import steps_per_epoch
         from tf_simcse.encoders.encoder import Encoder
         from tf_simcse.evaluation.tasks import load_task_data, parse_task
@@ -216,7 +217,12 @@ class Trainer:
         for warning in _batching_warnings(c, self.static_shapes):
             _log(f"warning: {warning}")
 
-        self.examples = load_training_examples(c.train_data, c.objective)
+        self.pairs = None
+        if pair_kind(c.objective) is None:
+            self.examples = load_training_examples(c.train_data, c.objective)
+        else:
+            self.pairs = self._load_pairs()
+            self.examples = self.pairs.as_training_examples()
         _log(f"training data: {json.dumps(self.examples.report, ensure_ascii=False)}")
         self.steps_per_epoch = steps_per_epoch(len(self.examples.anchors), c.batch_size, drop_remainder=True)
         if self.steps_per_epoch == 0:
@@ -259,6 +265,9 @@ class Trainer:
                 special_token_ids=[i for i in special.values() if i is not None],
                 seed=c.seed,
                 encode_anchors_apart=c.encode_anchors_apart,
+                cosent_scale=c.cosent_scale,
+                margin=c.margin,
+                max_score=c.max_score,
             )
             warmup = int(round(c.warmup_ratio * self.total_steps))
             self.optimizer = distribute.make_optimizer(
@@ -295,6 +304,54 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=2)
         self.writer = (tf.summary.create_file_writer(_join(self.out, LOGS_DIR)) if self.is_chief
                        else tf.summary.create_noop_writer())
+
+    def _load_pairs(self):
+        """The scored / labelled pairs a pair objective trains on, checked against the objective."""
+        from tf_simcse.data.pairs import load_pairs
+        from tf_simcse.errors import UserInputError
+        from tf_simcse.objectives import pair_kind
+
+        c = self.config
+        pairs = load_pairs(c.train_data, label_column=c.label_column, positive_label=c.positive_label)
+        wanted = pair_kind(c.objective)
+        if pairs.kind != wanted:
+            raise UserInputError(
+                f"--objective {c.objective} trains on {wanted} pairs, but {c.train_data[0]} holds {pairs.kind} "
+                f"pairs (scored: sentence1, sentence2, score; labelled: sentence1, sentence2, label)."
+            )
+        if c.objective == "cosine_mse" and len(pairs) and not 0 <= pairs.scores.min() <= pairs.scores.max() <= c.max_score:
+            raise UserInputError(
+                f"--objective cosine_mse scales scores by --max_score {c.max_score:g}, but the scores of "
+                f"{', '.join(c.train_data)} span [{pairs.scores.min():g}, {pairs.scores.max():g}]."
+            )
+        return pairs
+
+    def _epoch_dataset(self, epoch, start_batch):
+        """The batches of `epoch` from batch `start_batch` on (seeded order: exact resume)."""
+        from tf_simcse.data.pairs import make_pair_dataset
+        from tf_simcse.data.pipelines import make_training_dataset
+
+        c = self.config
+        common = dict(
+            batch_size=c.batch_size,
+            seed=c.seed,
+            epoch=epoch,
+            start_batch=start_batch,
+            drop_remainder=True,
+            length_grouping=c.length_grouping,
+            grouping_window=c.grouping_window,
+            pad_to_multiple_of=c.pad_to_multiple_of,
+        )
+        if self.pairs is not None:
+            return make_pair_dataset(self.pairs, self.train_preprocessor, **common)
+        return make_training_dataset(
+            self.examples,
+            self.train_preprocessor,
+            objective=c.objective,
+            dedupe_in_batch=c.dedupe_in_batch,
+            pad_anchors_separately=c.encode_anchors_apart,
+            **common,
+        )
 
     # ------------------------------------------------------------------------------------- bookkeeping
     def _load_state(self, step):
@@ -434,8 +491,6 @@ class Trainer:
     # --------------------------------------------------------------------------------------------- run
     def run(self, callbacks=()):
         """Trains (or resumes) to the end; `callbacks` are extra Keras callbacks for `fit`."""
-        from tf_simcse.data.pipelines import make_training_dataset
-
         extra_callbacks = list(callbacks)
         self._build()
         c = self.config
@@ -462,21 +517,7 @@ class Trainer:
         while step < self.total_steps:
             epoch, start_batch = divmod(step, self.steps_per_epoch)
             remaining = min(self.steps_per_epoch - start_batch, self.total_steps - step)
-            dataset = make_training_dataset(
-                self.examples,
-                self.train_preprocessor,
-                objective=c.objective,
-                batch_size=c.batch_size,
-                seed=c.seed,
-                epoch=epoch,
-                start_batch=start_batch,
-                drop_remainder=True,
-                dedupe_in_batch=c.dedupe_in_batch,
-                length_grouping=c.length_grouping,
-                grouping_window=c.grouping_window,
-                pad_to_multiple_of=c.pad_to_multiple_of,
-                pad_anchors_separately=c.encode_anchors_apart,
-            ).take(remaining)
+            dataset = self._epoch_dataset(epoch, start_batch).take(remaining)
             _log(f"epoch {epoch + 1}/{c.epochs}: steps {step + 1}..{step + remaining} of {self.total_steps}")
             callback.start_fit(step, remaining)
             self.model.fit(

@@ -37,6 +37,7 @@ import numpy as np
 from tf_simcse.data import readers
 from tf_simcse.data import specs as specs_lib
 from tf_simcse.data.examples import TrainingExamples, _open_text
+from tf_simcse.errors import UserInputError
 
 SCORED = "scored"
 LABELLED = "labelled"
@@ -196,15 +197,15 @@ def _csv_rows(path, delimiter):
                 if not row:
                     continue  # an empty line is not a data row
                 if len(row) != len(header):
-                    raise ValueError(
+                    raise UserInputError(
                         f"{path}: line {reader.line_num}: expected {len(header)} fields ({', '.join(header)}), "
                         f"found {len(row)}"
                     )
                 yield reader.line_num, dict(zip(header, row))
         except csv.Error as e:
-            raise ValueError(f"{path}: line {reader.line_num}: malformed CSV ({e})") from None
+            raise UserInputError(f"{path}: line {reader.line_num}: malformed CSV ({e})") from None
         except UnicodeDecodeError as e:
-            raise ValueError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+            raise UserInputError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
 
 
 def _table_rows(path, delimiter, columns):
@@ -222,7 +223,7 @@ def _as_specs(specs):
         specs = [specs]
     specs = list(specs)
     if not specs:
-        raise ValueError("no pair data given (expected at least one file or tfds: spec)")
+        raise UserInputError("no pair data given (expected at least one file or tfds: spec)")
     return [s if isinstance(s, specs_lib.DataSpec) else os.fspath(s) for s in specs]
 
 
@@ -234,7 +235,7 @@ def _scored_records(spec, source, data_dir):
         spec = specs_lib.parse_data_spec(spec)
         builder, features = _tfds_features(spec, data_dir)
         if not all(k in features for k in (*SENTENCE_COLUMNS[0], SCORE_COLUMN)):
-            raise ValueError(
+            raise UserInputError(
                 f"data spec {spec}: not scored pairs (features {sorted(features.keys())}; expected sentence1, "
                 "sentence2, score)"
             )
@@ -242,7 +243,7 @@ def _scored_records(spec, source, data_dir):
         try:
             dataset = builder.as_dataset(split=spec.split, shuffle_files=False)
         except (ValueError, KeyError) as e:
-            raise ValueError(f"data spec {spec}: cannot read split {spec.split!r}: {e}") from None
+            raise UserInputError(f"data spec {spec}: cannot read split {spec.split!r}: {e}") from None
         for i, row in enumerate(tfds.as_numpy(dataset)):
             yield f"example {i}", row["sentence1"].decode("utf-8"), row["sentence2"].decode("utf-8"), float(
                 row["score"]
@@ -258,7 +259,7 @@ def _scored_records(spec, source, data_dir):
         return
     layout = _header_layout(path, want=SCORED)
     if layout is None:
-        raise ValueError(
+        raise UserInputError(
             f"{path}: not a scored-pair file; expected a KLUE-STS JSON or a TSV/CSV header with sentence1, "
             "sentence2 and score (KorSTS style)"
         )
@@ -331,13 +332,13 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
     identical = collections.Counter()
     for spec in _as_specs(specs):
         if isinstance(spec, specs_lib.DataSpec) or str(spec).startswith(specs_lib.TFDS_PREFIX):
-            raise ValueError(f"data spec {spec}: labelled pairs are read from TSV/CSV files, not TFDS")
+            raise UserInputError(f"data spec {spec}: labelled pairs are read from TSV/CSV files, not TFDS")
         layout = _header_layout(spec, label_column, sentence_columns, want=LABELLED)
         if layout is None:
             known = sentence_columns and [tuple(sentence_columns)] or SENTENCE_COLUMNS
             wanted = " / ".join(", ".join(pair) for pair in known)
             labels_wanted = label_column or " or ".join(LABEL_COLUMNS)
-            raise ValueError(
+            raise UserInputError(
                 f"{spec}: not a labelled-pair file; expected a TSV/CSV header with two sentence columns ({wanted}) "
                 f"and a label column ({labels_wanted}); first line: {specs_lib._read_first_line(spec)[:120]!r}"
             )
@@ -355,7 +356,7 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
                 if negative is None:
                     negative = value
                 elif value != negative:
-                    raise ValueError(
+                    raise UserInputError(
                         f"{spec}: {where}: label {value!r} is neither the positive label {positive!r} nor the "
                         f"other label {negative!r} seen before; a pair label column holds two values "
                         "(pass --positive_label / --label_column to choose them)"
@@ -374,7 +375,7 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
             file_identical["different"] > file_identical["same"]
         ):
             total = sum(file_identical.values())
-            raise ValueError(
+            raise UserInputError(
                 f"{spec}: {file_identical['different']} of the {total} pairs of two identical sentences are "
                 f"labelled {negative!r}, not {positive!r}: in this file {negative!r} seems to mean 'same' "
                 f"(songys/Question_pair labels duplicates 0); pass positive_label={negative!r} (--positive_label "
@@ -395,7 +396,7 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
 
 def _report(fmt, sources, pairs):
     if not pairs:
-        raise ValueError(f"no pairs could be read from {', '.join(str(s.spec) for s in sources)}")
+        raise UserInputError(f"no pairs could be read from {', '.join(str(s.spec) for s in sources)}")
     skipped = collections.Counter()
     for source in sources:
         skipped.update(source.skipped)
@@ -418,13 +419,13 @@ def load_pairs(specs, *, label_column=None, positive_label=None, sentence_column
         given = [name for name, value in (("label_column", label_column), ("positive_label", positive_label),
                                           ("sentence_columns", sentence_columns)) if value is not None]
         if given:
-            raise ValueError(f"{first}: scored pairs take no {', '.join(given)} (options of labelled pairs)")
+            raise UserInputError(f"{first}: scored pairs take no {', '.join(given)} (options of labelled pairs)")
         return load_scored_pairs(specs, tfds_data_dir=tfds_data_dir)
     if fmt == LABELLED:
         return load_labelled_pairs(
             specs, label_column=label_column, positive_label=positive_label, sentence_columns=sentence_columns
         )
-    raise ValueError(f"{first}: neither scored nor labelled pairs (see tf_simcse.data.pairs for the formats)")
+    raise UserInputError(f"{first}: neither scored nor labelled pairs (see tf_simcse.data.pairs for the formats)")
 
 
 # ------------------------------------------------------------------------------------------------ tf.data

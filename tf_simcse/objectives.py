@@ -1,0 +1,27 @@
+"""The training objectives, by name (a leaf module: the config, the CLI and the model read it).
+
+| objective            | data                                       | loss (tf_simcse.losses / tf_simcse.pair_losses)  |
+|----------------------|--------------------------------------------|--------------------------------------------------|
+| `unsup`              | sentences (dropout makes the positive)     | SimCSE InfoNCE, in-batch negatives               |
+| `sup`                | NLI triplets (premise, entailment, contra.) | SimCSE InfoNCE with hard negatives              |
+| `pair`               | (anchor, positive) pairs                   | SimCSE InfoNCE, in-batch negatives               |
+| `cosent`             | scored pairs (KorSTS, KLUE-STS, ...)       | CoSENT (Su, 2022)                                |
+| `cosine_mse`         | scored pairs                               | MSE of the cosine vs score / max_score (SBERT)   |
+| `online_contrastive` | labelled pairs (same / different)          | margin loss on the batch's hard pairs            |
+| `contrastive`        | labelled pairs                             | margin loss on every pair                        |
+"""
+
+SIMCSE_OBJECTIVES = ("unsup", "sup", "pair")
+SCORED_PAIR_OBJECTIVES = ("cosent", "cosine_mse")
+LABELLED_PAIR_OBJECTIVES = ("online_contrastive", "contrastive")
+PAIR_OBJECTIVES = SCORED_PAIR_OBJECTIVES + LABELLED_PAIR_OBJECTIVES
+OBJECTIVES = SIMCSE_OBJECTIVES + PAIR_OBJECTIVES
+
+
+def pair_kind(objective):
+    """`scored` / `labelled` for a pair objective (the kind of `tf_simcse.data.pairs` data it trains on), else None."""
+    if objective in SCORED_PAIR_OBJECTIVES:
+        return "scored"
+    if objective in LABELLED_PAIR_OBJECTIVES:
+        return "labelled"
+    return None
