@@ -114,3 +114,29 @@ def test_labelled_pairs_with_their_label_convention(shared_data, tmp_path):
     assert data["identical_pairs"]["same"] > data["identical_pairs"]["different"]
     with pytest.raises(UserInputError, match="trains on scored pairs"):
         Trainer(_config(tmp_path, "cosent", [train], positive_label="0", output_dir=str(tmp_path / "wrong"))).run()
+
+
+@pytest.mark.shared_data
+def test_question_pair_task_reads_duplicates_as_label_0(shared_data):
+    """The task's figures are sklearn's average precision / best accuracy of the cosine with 'same' = label 0."""
+    from sklearn.metrics import average_precision_score
+
+    from tf_simcse.encoders.encoder import Encoder
+    from tf_simcse.evaluation.tasks import _embed_pairs, load_task_data, parse_task, run_task
+
+    path = shared_data / "question_pair" / "validation.txt"
+    task = parse_task(f"question_pair={path}")
+    assert task.split == "validation"
+    data = load_task_data(task)
+    rows = [line.rstrip("\n").split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    assert len(data) == len(rows) == 682
+    np.testing.assert_array_equal(data.labels, [int(r[2] == "0") for r in rows])
+    encoder = Encoder.from_pretrained(FIXTURES / "tiny_bert", pooler="avg", max_seq_length=32)
+    metrics = run_task(encoder, task, data=data)
+    # The task's embeddings (each distinct sentence encoded once, so identical questions tie at cosine 1), then
+    # the cosine by numpy and the average precision by scikit-learn.
+    a, b = (x.astype(np.float64) for x in _embed_pairs(encoder, data.sentence1, data.sentence2, 64))
+    # (Rounding matters: the cosines of identical pairs must tie exactly, so the same expression as the library.)
+    cos = np.einsum("nd,nd->n", a, b) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    expected = 100 * average_precision_score(data.labels, cos)
+    assert abs(metrics["average_precision"] - expected) < 1e-3, (metrics["average_precision"], expected)

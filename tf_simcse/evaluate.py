@@ -7,6 +7,9 @@ Tasks (repeat --task for several):
              binary-label with cosine mapped to 0-5 and thresholded at 3.0).
   kornli     KorNLI TSV: entailment vs contradiction pair classification from cosine similarity (accuracy,
              F1, precision, recall, average precision, best thresholds).
+  question_pair
+             Korean question pairs (songys/Question_pair TSV: question1, question2, is_duplicate, where 0 means
+             the same question; default split validation; needs =PATH): the same classification figures.
   stsb       STS benchmark sts-{train,dev,test}.csv (default split test): the STS table.
   sick_r     SICK relatedness, SICK_{train,trial,test_annotated}.txt or the full SICK.txt (default split test;
              dev = SICK's trial set): the STS table.
@@ -18,8 +21,8 @@ SPLIT names the split (default dev; test for the English tasks); =PATH reads tha
 the upstream file (a folder for sts12 ... sts16). The English tasks normalize whitespace as SentEval does.
 
 Several models (repeat --model): each is evaluated on the same data and the figures are written as one
-table, the same columns for every model (the STS table per STS task, KLUE's Pearson/F1, kornli's average
-precision; --compact: cosine Spearman per STS task and their average). --output board.md writes that Markdown
+table, the same columns for every model (the STS table per STS task, KLUE's Pearson/F1, the average precision of
+kornli / question_pair; --compact: cosine Spearman per STS task and their average). --output board.md writes that Markdown
 table, --output board.json every figure of every model. With one model, --output metrics.json is the
 model's report.
 

@@ -5,13 +5,15 @@ Every model gets the same columns, chosen by task:
 - STS tasks (korsts, stsb, sick_r, sts12 ... sts16): the 8-column STS table (Pearson and Spearman x 100 of
   cosine, euclidean, manhattan and dot similarity) and its mean, or with `compact=True` cosine Spearman only;
 - klue_sts: the same, then KLUE's official Pearson and F1;
-- kornli: the average precision of entailment vs contradiction from cosine similarity.
+- kornli, question_pair: the average precision of same (entailment) vs different from cosine similarity.
 
 With `compact=True` a last column averages the cosine Spearman of the STS tasks (the layout of the SimCSE
 paper's STS table). A figure a model lacks prints as `-`.
 """
 
 import math
+
+from tf_simcse.evaluation.tasks import CLASSIFICATION_TASKS
 
 _STS_COLUMNS = (
     ("cosine_pearson", "cos P"),
@@ -33,7 +35,7 @@ def leaderboard_columns(tasks, compact=False):
     """`[(task label, metric key, header)]` for `TaskSpec`s, in task order (see the module notes)."""
     columns = []
     for task in tasks:
-        if task.name == "kornli":
+        if task.name in CLASSIFICATION_TASKS:
             metrics = _CLASSIFICATION_COLUMNS
         else:
             metrics = (("cosine_spearman", "cos S"),) if compact else _STS_COLUMNS
@@ -44,7 +46,7 @@ def leaderboard_columns(tasks, compact=False):
 
 
 def _average_spearman(tasks, figures):
-    values = [figures.get(t.label, {}).get("cosine_spearman") for t in tasks if t.name != "kornli"]
+    values = [figures.get(t.label, {}).get("cosine_spearman") for t in tasks if t.name not in CLASSIFICATION_TASKS]
     if not values or any(v is None for v in values):
         return None
     return sum(values) / len(values)
@@ -54,7 +56,7 @@ def leaderboard_rows(tasks, results, compact=False):
     """`(headers, rows)`: `results` is `[(model name, {task label: figures})]`; rows are lists of values."""
     columns = leaderboard_columns(tasks, compact)
     headers = ["model"] + [header for _, _, header in columns]
-    with_average = compact and any(t.name != "kornli" for t in tasks)
+    with_average = compact and any(t.name not in CLASSIFICATION_TASKS for t in tasks)
     if with_average:
         headers.append(AVERAGE_HEADER)
     rows = []

@@ -5,6 +5,7 @@
 | `korsts`    | KorSTS TSV (kakaobrain/KorNLUDatasets)  | the 8-column STS table (cosine/euclidean/manhattan/dot × Pearson/Spearman) + mean |
 | `klue_sts`  | KLUE-STS v1.1 JSON                       | the STS table + KLUE's official Pearson (real-label) and F1 (binary-label)        |
 | `kornli`    | KorNLI TSV                               | entailment (1) vs contradiction (0) pair classification from the pair similarity; neutral pairs are left out |
+| `question_pair` | songys/Question_pair TSV (question1, question2, is_duplicate; **0 = same**) | same (1) vs different (0) pair classification from the pair similarity; needs `=PATH` |
 | `stsb`      | STS benchmark `sts-{train,dev,test}.csv` | the STS table                                             |
 | `sick_r`    | SICK `SICK_{train,trial,test_annotated}.txt` or the full `SICK.txt` | the STS table on `relatedness_score` |
 | `sts12` … `sts16` | a SemEval STS year folder (`tf_simcse.data.english_sts`) | the STS table over all scored pairs of the year, + per-subset cosine figures |
@@ -39,8 +40,13 @@ from tf_simcse.evaluation.sts import pearson, spearman, sts_metrics, sts_scores
 # SemEval STS tasks and their year.
 SEMEVAL_YEARS = {f"sts{year % 100}": year for year in english_sts.SENTEVAL_SUBSETS}
 ENGLISH_STS_TASKS = ("stsb", "sick_r") + tuple(SEMEVAL_YEARS)
-TASKS = ("korsts", "klue_sts", "kornli") + ENGLISH_STS_TASKS
-DEFAULT_SPLITS = {"korsts": "dev", "klue_sts": "dev", "kornli": "dev", **{name: "test" for name in ENGLISH_STS_TASKS}}
+# Tasks scored as pair classification (accuracy, F1, precision, recall, average precision, best thresholds).
+CLASSIFICATION_TASKS = ("kornli", "question_pair")
+TASKS = ("korsts", "klue_sts") + CLASSIFICATION_TASKS + ENGLISH_STS_TASKS
+DEFAULT_SPLITS = {"korsts": "dev", "klue_sts": "dev", "kornli": "dev", "question_pair": "validation",
+                  **{name: "test" for name in ENGLISH_STS_TASKS}}
+# songys/Question_pair labels a pair 0 when the two questions mean the same (its README: 같은 질문 0).
+QUESTION_PAIR_SAME_LABEL = "0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +98,10 @@ def load_task_data(task, tfds_data_dir=None):
             return english_sts.read_semeval_sts(task.path, SEMEVAL_YEARS[task.name])
         if task.name == "sick_r":
             return english_sts.read_sick(task.path, split=task.split)
+        if task.name == "question_pair":
+            from tf_simcse.data.pairs import load_labelled_pairs
+
+            return load_labelled_pairs([task.path], positive_label=QUESTION_PAIR_SAME_LABEL)
         reader = {
             "korsts": readers.read_korsts,
             "klue_sts": readers.read_klue_sts,
@@ -103,6 +113,8 @@ def load_task_data(task, tfds_data_dir=None):
 
 
 def _load_from_tfds(task, data_dir):
+    if task.name not in TFDS_NAMES:
+        raise UserInputError(f"--task {task.label}: has no TFDS dataset; give its file: {task.label}=PATH")
     import tensorflow_datasets as tfds
 
     from tf_simcse.data.tfds_source import prepared_builder
@@ -205,6 +217,11 @@ def run_task(encoder, task, batch_size=64, data=None):
             cosine = sts_scores(emb1, emb2)["cosine"]
             metrics.update(klue_sts_metrics(cosine_to_klue_scale(cosine), data.scores, data.binary_labels))
         metrics["num_pairs"] = len(data.scores)
+        return metrics
+    if task.name == "question_pair":
+        emb1, emb2 = _embed_pairs(encoder, data.sentence1, data.sentence2, batch_size)
+        metrics = binary_classification_metrics(sts_scores(emb1, emb2)["cosine"], np.asarray(data.labels))
+        metrics["num_pairs"] = len(data)
         return metrics
     # kornli: entailment vs contradiction.
     keep = [i for i, label in enumerate(data.labels) if label in ("entailment", "contradiction")]
