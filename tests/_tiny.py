@@ -84,3 +84,21 @@ def fresh_mirrored(use_merge_call=True):
     if not use_merge_call:
         strategy.extended._use_merge_call = lambda: False
     return strategy
+
+
+def assert_trained_alike(initial, reference, weights, model, label, moved_at_least=1e-4):
+    """2-replica `weights` equal the 1-device `reference` within 1e-6, and every compared weight moved.
+
+    The attention key biases have an identically zero gradient (softmax ignores a per-query constant): Adam turns
+    their rounding noise into lr-sized steps of random sign, so they are compared by size only; the backbone's
+    unused pooled-output dense gets no gradient at all.
+    """
+    paths = [v.path for v in model.trainable_variables]
+    real = [i for i, p in enumerate(paths) if not p.endswith("key/bias") and not p.startswith("pooled_dense/")]
+    diff = max(float(np.abs(reference[i] - weights[i]).max()) for i in real)
+    moved = min(float(np.abs(reference[i] - initial[i]).max()) for i in real)
+    print(f"{label}: max |weight diff| 2 replicas vs 1-device reference {diff:.2e} (every weight moved >= {moved:.2e})")
+    assert moved > moved_at_least
+    assert diff < 1e-6
+    noise = [i for i, p in enumerate(paths) if p.endswith("key/bias")]
+    assert max(float(np.abs(weights[i] - initial[i]).max()) for i in noise) < 1e-3

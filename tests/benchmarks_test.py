@@ -63,6 +63,19 @@ def test_sentence_transformers_recipe_trains_and_scores(shared_data, tmp_path):
     assert all(-100 <= h["cosine_spearman"] <= 100 for h in run["history"])
 
 
+def test_sentence_transformers_question_pair_recipe_trains_and_scores(shared_data, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
+    pytest.importorskip("datasets", reason="datasets (extra 'bench') not installed")
+    output = tmp_path / "st_qp.json"
+    _run(["benchmarks/st_question_pair.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
+          "--batch_size", 8, "--max_steps", 2, "--seed", 1, "--output", output,
+          "--train_data", shared_data / "question_pair" / "train.txt",
+          "--eval_data", shared_data / "question_pair" / "validation.txt"])
+    record = json.loads(output.read_text())
+    assert record["pairs"] == 6136 and [r["seed"] for r in record["runs"]] == [1]
+    assert all(0 <= record["runs"][0][k] <= 100 for k in ("accuracy", "f1", "average_precision"))
+
+
 def test_serve_load_runs_every_server(shared_data, tmp_path):
     pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
     pytest.importorskip("fastapi", reason="fastapi (extra 'serve') not installed")

@@ -23,6 +23,7 @@ import pathlib
 import sys
 
 from tf_simcse import _cli
+from tf_simcse.errors import UserInputError
 
 
 def build_parser():
@@ -58,7 +59,7 @@ def read_pairs(args):
 
     fmt = pairs_lib.detect_pair_format(args.input, label_column=args.label_column)
     if fmt == pairs_lib.SCORED:
-        raise ValueError(
+        raise UserInputError(
             f"--input {args.input}: scored pairs have no positives to mine against; give (anchor, positive) pairs"
         )
     if fmt == pairs_lib.LABELLED:
@@ -71,7 +72,7 @@ def read_pairs(args):
         skipped = data.report["rows_skipped"] or "none"
         return anchors, positives, f"{len(keep)} pairs labelled same of {len(data)} ({skipped} skipped)"
     if args.label_column is not None or args.positive_label is not None:
-        raise ValueError(f"--input {args.input}: --label_column / --positive_label apply to labelled-pair files only")
+        raise UserInputError(f"--input {args.input}: --label_column / --positive_label apply to labelled-pair files only")
     examples = load_training_examples([args.input], "pair")
     skipped = examples.report["rows_skipped"] or "none"
     return examples.anchors, examples.positives, f"{len(examples)} pairs ({skipped} skipped)"
@@ -87,6 +88,7 @@ def write_triplets(path, triplets):
         writer.writerows(zip(triplets.anchors, triplets.positives, triplets.hard_negatives))
 
 
+@_cli.reports_user_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.top_k < 1:
@@ -102,16 +104,13 @@ def main(argv=None):
     from tf_simcse.data import readers
     from tf_simcse.mining import mine_hard_negatives
 
-    try:
-        anchors, positives, described = read_pairs(args)
-        corpus = None
-        if args.corpus is not None:
-            if not pathlib.Path(args.corpus).is_file():
-                raise FileNotFoundError(f"--corpus {args.corpus}: no such file")
-            corpus = readers.read_lines(args.corpus)
-            _cli.info(f"corpus: {len(corpus)} lines from {args.corpus} ({corpus.skipped} blank lines skipped)")
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+    anchors, positives, described = read_pairs(args)
+    corpus = None
+    if args.corpus is not None:
+        if not pathlib.Path(args.corpus).is_file():
+            raise FileNotFoundError(f"--corpus {args.corpus}: no such file")
+        corpus = readers.read_lines(args.corpus)
+        _cli.info(f"corpus: {len(corpus)} lines from {args.corpus} ({corpus.skipped} blank lines skipped)")
     if not anchors:
         raise SystemExit(f"error: --input {args.input}: no (anchor, positive) pairs")
     _cli.info(f"input: {described}")

@@ -102,6 +102,7 @@ def check_args(args):
         raise SystemExit("error: --api_key is empty")
 
 
+@_cli.reports_user_errors
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.api_key is None:
@@ -127,9 +128,9 @@ def main(argv=None):
     try:
         backend = load_export_backend(args.model, raw_embeddings=args.raw_embeddings)
         stored = read_decision_threshold(backend.path)
-    except (FileNotFoundError, ValueError) as e:
+    except BaseException:
         sock.close()
-        raise SystemExit(f"error: {e}")
+        raise
     threshold = resolve_threshold(stored, args.threshold)
     _cli.info(_describe(backend, threshold, stored))
     settings = ServerSettings(

@@ -223,6 +223,7 @@ class Trainer:
         else:
             self.pairs = self._load_pairs()
             self.examples = self.pairs.as_training_examples()
+            self.examples.report = {**self.pairs.report, "objective": c.objective}
         _log(f"training data: {json.dumps(self.examples.report, ensure_ascii=False)}")
         self.steps_per_epoch = steps_per_epoch(len(self.examples.anchors), c.batch_size, drop_remainder=True)
         if self.steps_per_epoch == 0:

@@ -18,6 +18,8 @@ import json
 import math
 import os
 
+from tf_simcse.errors import UserInputError
+
 DECISION_THRESHOLD_FILE = "decision_threshold.json"
 _TEXT_KEYS = ("metric", "split", "source")
 
@@ -49,21 +51,21 @@ def read_decision_threshold(export_dir):
     try:
         record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not valid UTF-8 JSON: {e}") from None
+        raise UserInputError(f"{path} is not valid UTF-8 JSON: {e}") from None
     return _check(record, path)
 
 
 def _check(record, where):
     if not isinstance(record, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}.")  # noqa: TRY004
+        raise UserInputError(f"{where}: expected a JSON object, got {type(record).__name__}.")  # noqa: TRY004
     expected = {"threshold", *_TEXT_KEYS}
     missing, unknown = sorted(expected - set(record)), sorted(set(record) - expected)
     if missing or unknown:
-        raise ValueError(f"{where}: keys must be {sorted(expected)}; missing {missing}, unknown {unknown}.")
+        raise UserInputError(f"{where}: keys must be {sorted(expected)}; missing {missing}, unknown {unknown}.")
     threshold = record["threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-        raise ValueError(f"{where}: 'threshold' must be a finite number, got {threshold!r}.")
+        raise UserInputError(f"{where}: 'threshold' must be a finite number, got {threshold!r}.")
     for key in _TEXT_KEYS:
         if not isinstance(record[key], str) or not record[key].strip():
-            raise ValueError(f"{where}: {key!r} must be a non-empty string, got {record[key]!r}.")
+            raise UserInputError(f"{where}: {key!r} must be a non-empty string, got {record[key]!r}.")
     return {"threshold": float(threshold), **{key: record[key] for key in _TEXT_KEYS}}

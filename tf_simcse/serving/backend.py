@@ -12,6 +12,8 @@ import typing
 
 import numpy as np
 
+from tf_simcse.errors import UserInputError
+
 
 @dataclasses.dataclass(frozen=True)
 class EmbeddingBackend:
@@ -54,7 +56,7 @@ def resolve_export_dir(model):
     parent = path.rsplit("/", 1)[0] if "/" in path else "."
     if tf.io.gfile.exists(f"{path}/saved_model.pb") and tf.io.gfile.exists(f"{parent}/{EXPORT_CONFIG_FILE}"):
         return parent
-    raise ValueError(
+    raise UserInputError(
         f"--model {model}: not a tf_simcse export (no {EXPORT_CONFIG_FILE}) nor a training output directory "
         f"with one in export/. Export the model first: python -m tf_simcse.export --model {model} --output DIR"
     )
@@ -96,7 +98,7 @@ def load_export_backend(model, *, raw_embeddings=False):
     dim = int(info["hidden_dim"])
     warm = embed(["warm-up"])  # the first call is slow (kernels, thread pools): take it before serving
     if warm.shape != (1, dim):
-        raise ValueError(f"{export_dir}: the model returned shape {warm.shape}, expected (1, {dim}).")
+        raise UserInputError(f"{export_dir}: the model returned shape {warm.shape}, expected (1, {dim}).")
     return EmbeddingBackend(
         embed=embed,
         name=_model_name(export_dir, info),
