@@ -102,7 +102,7 @@ def main(argv=None):
         leaderboard_columns,
         leaderboard_rows,
     )
-    from tf_simcse.evaluation.tasks import load_task_data, parse_task, run_task
+    from tf_simcse.evaluation.tasks import SEMEVAL_YEARS, load_task_data, parse_task, run_task
 
     if args.output:
         _cli.check_output_file(args.output)
@@ -116,7 +116,14 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}")
     for task, task_data in data.items():
-        if getattr(task_data, "report", None) is not None:  # a SemEval STS year: say what was found
+        if task.name == "question_pair":  # labelled pairs: say what was read and how it was labelled
+            report = task_data.report
+            _cli.info(
+                f"{task.label}: {report['pairs']} pairs ({report['positives']} same, {report['negatives']} "
+                f"different; is_duplicate {report['positive_label']!r} = same); rows skipped: "
+                f"{report['rows_skipped'] or 'none'}"
+            )
+        elif task.name in SEMEVAL_YEARS:  # a SemEval STS year: say what was found
             report = task_data.report
             missing = ", ".join(report["subsets_missing"]) or "none"
             _cli.info(
