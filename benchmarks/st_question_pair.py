@@ -64,7 +64,8 @@ def train_one(seed, args, pairs, out):
                 per_device_train_batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
                 lr_scheduler_type="linear",
-                warmup_ratio=args.warmup_ratio,
+                # tf_simcse's warmup: round(warmup_ratio * steps) (transformers' warmup_ratio rounds up).
+                warmup_steps=int(round(args.warmup_ratio * (args.max_steps or len(pairs) // args.batch_size))),
                 weight_decay=args.weight_decay,
                 max_grad_norm=1.0,
                 dataloader_drop_last=True,

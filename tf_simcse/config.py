@@ -14,7 +14,7 @@ import typing
 import yaml
 
 from tf_simcse.encoders.poolers import POOLERS
-from tf_simcse.objectives import OBJECTIVES, PAIR_OBJECTIVES
+from tf_simcse.objectives import DISTILL, OBJECTIVES, TARGET_OBJECTIVES
 
 RECIPES_DIR = pathlib.Path(__file__).parent / "configs"
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "tpu", "multiworker")
@@ -27,7 +27,7 @@ class TrainConfig:
 
     # --- what to train
     model: str = ""  # HF checkpoint dir, keras-hub preset dir, or a tf_simcse training output / encoder dir
-    objective: str = "unsup"  # unsup | sup | pair | cosent | cosine_mse | online_contrastive | contrastive
+    objective: str = "unsup"  # unsup | sup | pair | cosent | cosine_mse | online_contrastive | contrastive | distill
     pooler: str = "cls"
     mlp_only_train: bool = False  # the paper uses it for unsup with the cls pooler
     reset_mlp: bool = True  # fresh MLP head as in the official code (else start from the checkpoint's pooler)
@@ -58,6 +58,9 @@ class TrainConfig:
     max_score: float = 5.0  # cosine_mse regresses cos on score / max_score (KorSTS, KLUE-STS, STS-B: 0-5)
     label_column: typing.Optional[str] = None  # labelled pairs: the label column (default: label / is_duplicate)
     positive_label: typing.Optional[str] = None  # labelled pairs: the value meaning "same" (default "1")
+    # --- distill (Reimers & Gurevych, 2020): the student (--model) regresses the teacher's embeddings
+    teacher: str = ""  # any --model tf_simcse reads; it embeds each distinct training sentence once (cached)
+    student_layers: typing.Optional[str] = None  # "0,2,4": the student keeps these layers of --model
     # --- optimisation
     batch_size: int = 64  # global batch (all replicas)
     learning_rate: float = 3e-5
@@ -135,7 +138,11 @@ class TrainConfig:
             bad("steps_per_execution", f"must be >= 1 (or null), got {self.steps_per_execution}")
         if self.max_steps is not None and self.max_steps < 1:
             bad("max_steps", f"must be >= 1, got {self.max_steps}")
-        if self.objective in PAIR_OBJECTIVES:
+        if self.objective == DISTILL and not self.teacher:
+            bad("teacher", "required with objective 'distill' (the model whose embeddings the student learns)")
+        if self.objective != DISTILL and (self.teacher or self.student_layers):
+            bad("teacher" if self.teacher else "student_layers", "is an option of objective 'distill' only")
+        if self.objective in TARGET_OBJECTIVES:
             for name in ("do_mlm", "symmetric", "encode_anchors_apart"):
                 if getattr(self, name):
                     bad(name, f"is not an option of objective {self.objective!r} (SimCSE objectives only)")

@@ -12,6 +12,8 @@ Batch format (what `tf_simcse.data` produces; `fit` / `evaluate` take a `tf.data
 - pair objectives (`cosent`, `cosine_mse`, `online_contrastive`, `contrastive`; `tf_simcse.objectives`):
   `{"sentence1": P, "sentence2": P, "score" | "label": float32 [b]}`, the losses of `tf_simcse.pair_losses`, whose
   replica shares span the global batch like the contrastive loss does.
+- `objective="distill"`: `{"anchor": P, "teacher": float32 [b, teacher dim]}`; the MSE of the student's embedding
+  (through a trained linear `projection` when `teacher_dim` differs from the encoder's) against the teacher's.
 
 With dynamic padding the views may have different `len`; they are right-padded to a common length (padding is
 masked, so it changes no embedding) and encoded in ONE forward pass.
@@ -46,18 +48,24 @@ import tensorflow as tf
 
 from tf_simcse import distribute, multi_step, replicas
 from tf_simcse.losses import contrastive_loss, gather_across_replicas
-from tf_simcse.objectives import OBJECTIVES, PAIR_OBJECTIVES, SCORED_PAIR_OBJECTIVES
+from tf_simcse.objectives import DISTILL, OBJECTIVES, SCORED_PAIR_OBJECTIVES, TARGET_OBJECTIVES
 from tf_simcse.pair_losses import pair_loss_share
 
 VIEWS = {
     "unsup": ("anchor",),
     "pair": ("anchor", "positive"),
     "sup": ("anchor", "positive", "hard_negative"),
-    **{objective: ("sentence1", "sentence2") for objective in PAIR_OBJECTIVES},
+    **{objective: ("sentence1", "sentence2") for objective in TARGET_OBJECTIVES if objective != DISTILL},
+    DISTILL: ("anchor",),
 }
-# The batch key of each pair objective's targets: gold scores, or labels 1 (same) / 0 (different).
-TARGETS = {objective: "score" if objective in SCORED_PAIR_OBJECTIVES else "label" for objective in PAIR_OBJECTIVES}
+# The batch key of each target objective's targets: gold scores, labels 1 (same) / 0 (different), or the
+# teacher's embeddings.
+TARGETS = {
+    **{objective: "score" if objective in SCORED_PAIR_OBJECTIVES else "label" for objective in TARGET_OBJECTIVES},
+    DISTILL: "teacher",
+}
 INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+SIMCSE_VIEW_NAMES = ("anchor", "positive", "hard_negative")  # unsup embeds its anchors twice: anchor, positive
 
 
 @keras.saving.register_keras_serializable(package="tf_simcse")
@@ -85,6 +93,8 @@ class SimCSE(keras.Model):
         cosent_scale: CoSENT's scale (20, as Su 2022 and sentence-transformers).
         margin: the cosine-distance margin of `online_contrastive` / `contrastive` (0.5).
         max_score: `cosine_mse` regresses the cosine on `score / max_score` (5 for KorSTS / KLUE-STS / STS-B).
+        teacher_dim: `distill`: the width of the teacher's embeddings; when it is not the encoder's, a linear
+            projection (part of this model, not of the encoder: it is not exported) maps the student onto it.
         encode_anchors_apart: (`sup`/`pair`) encode the anchors in one pass and the positives + hard negatives in
             another, each at its own padded length (see `make_training_dataset(pad_anchors_separately=True)`),
             instead of one pass over all views padded to the longest. Same loss and gradients with dropout off;
@@ -109,6 +119,7 @@ class SimCSE(keras.Model):
         cosent_scale=20.0,
         margin=0.5,
         max_score=5.0,
+        teacher_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -118,7 +129,7 @@ class SimCSE(keras.Model):
             raise ValueError(f"temperature must be > 0, got {temperature}.")
         if hard_negative_weight and objective != "sup":
             raise ValueError(f"hard_negative_weight={hard_negative_weight} needs objective 'sup', got {objective!r}.")
-        if objective in PAIR_OBJECTIVES and (do_mlm or symmetric or encode_anchors_apart):
+        if objective in TARGET_OBJECTIVES and (do_mlm or symmetric or encode_anchors_apart):
             raise ValueError(f"objective {objective!r} takes no do_mlm / symmetric / encode_anchors_apart.")
         if not max_score > 0:
             raise ValueError(f"max_score must be > 0, got {max_score}.")
@@ -141,6 +152,11 @@ class SimCSE(keras.Model):
         self.cosent_scale = float(cosent_scale)
         self.margin = float(margin)
         self.max_score = float(max_score)
+        self.teacher_dim = None if teacher_dim is None else int(teacher_dim)
+        self.projection = None
+        if objective == DISTILL and self.teacher_dim not in (None, encoder.hidden_dim):
+            self.projection = keras.layers.Dense(self.teacher_dim, dtype="float32", name="distill_projection")
+            self.projection.build((None, encoder.hidden_dim))
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss") if self.do_mlm else None
@@ -186,7 +202,7 @@ class SimCSE(keras.Model):
     @property
     def metrics(self):
         trackers = [self.loss_tracker]
-        if self.objective not in PAIR_OBJECTIVES:
+        if self.objective not in TARGET_OBJECTIVES:
             trackers.append(self.accuracy_tracker)
         if self.mlm_loss_tracker is not None:
             trackers.append(self.mlm_loss_tracker)
@@ -252,7 +268,7 @@ class SimCSE(keras.Model):
         else:
             embeddings = self.encoder(self._concat_views(views), training=training)
             parts = tf.split(embeddings, len(views), axis=0)
-        names = VIEWS[self.objective] if self.objective in PAIR_OBJECTIVES else ("anchor", "positive", "hard_negative")
+        names = VIEWS[self.objective] if self.objective in TARGET_OBJECTIVES else SIMCSE_VIEW_NAMES
         return dict(zip(names, parts))
 
     # ------------------------------------------------------------------------------------------- losses
@@ -262,7 +278,7 @@ class SimCSE(keras.Model):
         Returns `(share, stats)`: `share` is the term to differentiate (its sum over replicas is the global-batch
         loss); `stats` holds local means for the epoch metrics and `batch_loss`, the global loss of this step.
         """
-        if self.objective in PAIR_OBJECTIVES:
+        if self.objective in TARGET_OBJECTIVES:
             return self._pair_loss(batch, training)
         embeddings = self(batch, training=training)
         anchors = embeddings["anchor"]
@@ -318,6 +334,14 @@ class SimCSE(keras.Model):
             raise ValueError(f"objective {self.objective!r} needs batch[{target_key!r}] (the pairs' targets).")
         embeddings = self(batch, training=training)
         targets = tf.cast(batch[target_key], tf.float32)
+        if self.objective == DISTILL:
+            student = tf.cast(embeddings["anchor"], tf.float32)
+            if self.projection is not None:
+                student = self.projection(student)
+            share = pair_loss_share(DISTILL, student, targets)
+            batch_loss = replicas.all_reduce_sum(tf.stop_gradient(share))
+            return share, {"loss": batch_loss, "accuracy": None, "mlm_loss": None,
+                           "local_batch": tf.shape(student)[0], "batch_loss": batch_loss}
         options = {}
         if self.objective == "cosine_mse":
             targets = targets / self.max_score
@@ -480,6 +504,7 @@ class SimCSE(keras.Model):
             "cosent_scale": self.cosent_scale,
             "margin": self.margin,
             "max_score": self.max_score,
+            "teacher_dim": self.teacher_dim,
         }
 
     @classmethod

@@ -9,13 +9,17 @@
 | `cosine_mse`         | scored pairs                               | MSE of the cosine vs score / max_score (SBERT)   |
 | `online_contrastive` | labelled pairs (same / different)          | margin loss on the batch's hard pairs            |
 | `contrastive`        | labelled pairs                             | margin loss on every pair                        |
+| `distill`            | sentences; `--teacher` embeds them         | MSE of student vs teacher embedding (SBERT)      |
 """
 
 SIMCSE_OBJECTIVES = ("unsup", "sup", "pair")
 SCORED_PAIR_OBJECTIVES = ("cosent", "cosine_mse")
 LABELLED_PAIR_OBJECTIVES = ("online_contrastive", "contrastive")
 PAIR_OBJECTIVES = SCORED_PAIR_OBJECTIVES + LABELLED_PAIR_OBJECTIVES
-OBJECTIVES = SIMCSE_OBJECTIVES + PAIR_OBJECTIVES
+DISTILL = "distill"
+# Objectives whose loss is one of tf_simcse.pair_losses (a target per row: score, label or teacher embedding).
+TARGET_OBJECTIVES = PAIR_OBJECTIVES + (DISTILL,)
+OBJECTIVES = SIMCSE_OBJECTIVES + TARGET_OBJECTIVES
 
 
 def pair_kind(objective):

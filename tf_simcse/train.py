@@ -13,6 +13,11 @@ Objectives (--objective):
          pair classification on labelled pairs (sentence1/question1, sentence2/question2, label): a margin on
          the cosine distance of the batch's hard pairs / of every pair. Say which column and value mean "same"
          with --label_column / --positive_label (Korean question pairs label a duplicate 0: --positive_label 0)
+  distill
+         knowledge distillation (Reimers & Gurevych, 2020): the student (--model, optionally only some of its
+         layers: --student_layers 0,2,4) regresses the embeddings --teacher gives the training sentences (any
+         data spec: sentence files, NLI premises, both sides of pair files; each distinct sentence embedded
+         once, cached in --output_dir); a wider teacher gets a trained projection, dropped at export
 
 Options come from, last wins: defaults (the paper's unsup setting) < --config (a YAML/JSON file, or a shipped
 recipe: paper_unsup, paper_sup, korean_unsup, korean_sup, cpu_minilm_kornli) < the flags below.
@@ -59,6 +64,8 @@ HELP = {
     "max_score": "cosine_mse: the top of the score scale (the cosine regresses score / max_score)",
     "label_column": "labelled pairs: the label column (default: label, or is_duplicate)",
     "positive_label": "labelled pairs: the label value that means 'same' (default 1)",
+    "teacher": "distill: the teacher model (any --model form; its own pooler, this run's max_seq_length)",
+    "student_layers": "distill: keep only these layers of --model for the student, e.g. 0,2,4 (DistilKoBERT-style)",
     "batch_size": "global batch size (split over replicas)",
     "learning_rate": "peak learning rate (AdamW, linear decay)",
     "weight_decay": "decoupled weight decay (bias and LayerNorm excluded)",

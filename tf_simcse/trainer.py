@@ -180,7 +180,9 @@ class Trainer:
     def _build(self):
         from tf_simcse import distribute
         from tf_simcse.data.examples import load_training_examples
-        from tf_simcse.objectives import pair_kind
+        from tf_simcse.data.distillation import load_distillation_sentences, teacher_embeddings
+        from tf_simcse.encoders.students import keep_layers, parse_layers
+        from tf_simcse.objectives import DISTILL, pair_kind
         from tf_simcse.data.pipelines import steps_per_epoch
         from tf_simcse.encoders.encoder import Encoder
         from tf_simcse.evaluation.tasks import load_task_data, parse_task
@@ -210,15 +212,29 @@ class Trainer:
                 "the step of all replicas as one XLA program, which XLA cannot place on several devices. Run "
                 "without --jit_compile (on TPUs every step is compiled with XLA anyway)."
             )
-        worker = "" if task_type is None else f", this worker {task_type}:{task_id}{' (chief)' if self.is_chief else ''}"
+        chief = " (chief)" if self.is_chief else ""
+        worker = "" if task_type is None else f", this worker {task_type}:{task_id}{chief}"
         _log(f"strategy {type(self.strategy).__name__} with {replicas} replica(s){worker}, precision "
              f"{self.precision}, static shapes {self.static_shapes}, XLA {c.jit_compile}, steps per execution "
              f"{self.steps_per_execution}")
         for warning in _batching_warnings(c, self.static_shapes):
             _log(f"warning: {warning}")
 
-        self.pairs = None
-        if pair_kind(c.objective) is None:
+        self.pairs, self.teacher = None, None
+        if c.objective == DISTILL:
+            self.examples = load_distillation_sentences(
+                c.train_data, label_column=c.label_column, positive_label=c.positive_label
+            )
+            self.teacher = teacher_embeddings(
+                lambda: Encoder.from_pretrained(c.teacher, max_seq_length=c.max_seq_length),
+                c.teacher,
+                self.examples.anchors,
+                self.out,
+                batch_size=max(64, c.batch_size),
+                write=self.is_chief,
+                log=_log,
+            )
+        elif pair_kind(c.objective) is None:
             self.examples = load_training_examples(c.train_data, c.objective)
         else:
             self.pairs = self._load_pairs()
@@ -247,6 +263,10 @@ class Trainer:
                 mlp_only_train=c.mlp_only_train,
                 dynamic_padding=True,
             )
+            if c.student_layers:
+                layers = parse_layers(c.student_layers, len(self.encoder.backbone.transformer_layers))
+                self.encoder = keep_layers(self.encoder, layers)
+                _log(f"student: layers {layers} of {c.model}")
             if c.reset_mlp and self.encoder.mlp is not None and not _is_resumable(self.out):
                 # The official code's MLP head is a new layer (normal(0.02) init), not the checkpoint's pooler.
                 self.encoder.mlp.dense.kernel.assign(
@@ -269,6 +289,7 @@ class Trainer:
                 cosent_scale=c.cosent_scale,
                 margin=c.margin,
                 max_score=c.max_score,
+                teacher_dim=None if self.teacher is None else self.teacher.embeddings.shape[1],
             )
             warmup = int(round(c.warmup_ratio * self.total_steps))
             self.optimizer = distribute.make_optimizer(
@@ -320,7 +341,9 @@ class Trainer:
                 f"--objective {c.objective} trains on {wanted} pairs, but {c.train_data[0]} holds {pairs.kind} "
                 f"pairs (scored: sentence1, sentence2, score; labelled: sentence1, sentence2, label)."
             )
-        if c.objective == "cosine_mse" and len(pairs) and not 0 <= pairs.scores.min() <= pairs.scores.max() <= c.max_score:
+        if c.objective == "cosine_mse" and len(pairs) and not 0 <= pairs.scores.min() <= pairs.scores.max() <= (
+            c.max_score
+        ):
             raise UserInputError(
                 f"--objective cosine_mse scales scores by --max_score {c.max_score:g}, but the scores of "
                 f"{', '.join(c.train_data)} span [{pairs.scores.min():g}, {pairs.scores.max():g}]."
@@ -329,6 +352,7 @@ class Trainer:
 
     def _epoch_dataset(self, epoch, start_batch):
         """The batches of `epoch` from batch `start_batch` on (seeded order: exact resume)."""
+        from tf_simcse.data.distillation import make_distillation_dataset
         from tf_simcse.data.pairs import make_pair_dataset
         from tf_simcse.data.pipelines import make_training_dataset
 
@@ -345,6 +369,9 @@ class Trainer:
         )
         if self.pairs is not None:
             return make_pair_dataset(self.pairs, self.train_preprocessor, **common)
+        if self.teacher is not None:
+            embeddings = self.teacher.embeddings
+            return make_distillation_dataset(self.examples, embeddings, self.train_preprocessor, **common)
         return make_training_dataset(
             self.examples,
             self.train_preprocessor,

@@ -468,14 +468,10 @@ def make_pair_dataset(
         pad_to_multiple_of=pad_to_multiple_of,
         **options,
     )
-    # The same order make_training_dataset used (deterministic in its arguments; lengths are cached).
-    lengths = pipelines.example_lengths(examples, preprocessor, objective="pair") if length_grouping else None
-    order, _ = pipelines.epoch_order(examples, lengths=lengths, grouping_window=grouping_window, **options)
-    batch_size = int(batch_size)
-    steps = pipelines.steps_per_epoch(len(examples), batch_size, drop_remainder)
-    rows = order[int(start_batch) * batch_size : steps * batch_size]
-    targets = tf.data.Dataset.from_tensor_slices(tf.constant(pairs.targets[rows], tf.float32, shape=[len(rows)]))
-    targets = targets.batch(batch_size, drop_remainder=drop_remainder)
+    targets = pipelines.batched_row_values(
+        examples, pairs.targets, preprocessor, start_batch=start_batch, drop_remainder=drop_remainder,
+        length_grouping=length_grouping, grouping_window=grouping_window, **options,
+    )
     name = pairs.target_name
 
     def rename(batch, target):

@@ -406,3 +406,32 @@ def make_training_dataset(
 
     dataset = dataset.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def batched_row_values(
+    examples,
+    values,
+    preprocessor,
+    *,
+    objective,
+    batch_size,
+    seed=42,
+    epoch=0,
+    start_batch=0,
+    drop_remainder=True,
+    shuffle=True,
+    length_grouping=False,
+    grouping_window=64,
+):
+    """The rows of `values` (an array with one row per example) batched in the order of `make_training_dataset`
+    with the same arguments: zip the two datasets to carry per-example targets (STS scores, pair labels, teacher
+    embeddings) beside the tokenized batches."""
+    values = np.asarray(values)
+    lengths = example_lengths(examples, preprocessor, objective=objective) if length_grouping else None
+    order, _ = epoch_order(examples, objective=objective, batch_size=batch_size, seed=seed, epoch=epoch,
+                           shuffle=shuffle, lengths=lengths, grouping_window=grouping_window)
+    batch_size = int(batch_size)
+    steps = steps_per_epoch(len(order), batch_size, drop_remainder)
+    rows = values[order[int(start_batch) * batch_size : steps * batch_size]]
+    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(rows, shape=rows.shape))
+    return dataset.batch(batch_size, drop_remainder=drop_remainder)
