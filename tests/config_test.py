@@ -6,7 +6,7 @@ from tf_simcse import train as train_cli
 from tf_simcse.config import RECIPES_DIR, build_config, load_config_file
 
 
-@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if "pipeline" not in p.stem))
 def test_every_shipped_recipe_validates(recipe, tmp_path):
     config = build_config(load_config_file(recipe), {"model": "m", "output_dir": str(tmp_path)})
     assert config.objective in ("unsup", "sup", "online_contrastive")

@@ -184,6 +184,8 @@ def _task_split(task):
 
 
 FIELD_TYPES = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# A config file with `stages:` is a multi-stage recipe (tf_simcse.stages): its other keys are every stage's defaults.
+STAGES_KEY = "stages"
 
 
 def load_config_file(path_or_recipe):
@@ -208,9 +210,17 @@ def load_config_file(path_or_recipe):
         data = {}
     if not isinstance(data, dict):
         raise ValueError(f"--config {path}: expected a mapping of option: value at the top level.")
-    unknown = sorted(set(data) - set(FIELD_TYPES))
+    unknown = sorted(set(data) - set(FIELD_TYPES) - {STAGES_KEY})
     if unknown:
         raise ValueError(f"--config {path}: unknown option(s) {unknown}; known: {sorted(FIELD_TYPES)}")
+    if STAGES_KEY in data:
+        stages = data[STAGES_KEY]
+        if not isinstance(stages, list) or not stages or not all(isinstance(st, dict) for st in stages):
+            raise ValueError(f"--config {path}: '{STAGES_KEY}' must be a list of mappings (one training config each)")
+        for k, stage in enumerate(stages, start=1):
+            unknown = sorted(set(stage) - set(FIELD_TYPES) - {"name"})
+            if unknown:
+                raise ValueError(f"--config {path}: stage {k}: unknown option(s) {unknown}")
     return data
 
 

@@ -24,6 +24,10 @@ recipe: paper_unsup, paper_sup, korean_unsup, korean_sup, cpu_minilm_kornli) < t
 
 Rerunning the same command after an interruption resumes from the newest checkpoint in --output_dir.
 
+A config file with `stages:` (e.g. cpu_minilm_sts_pipeline) runs several trainings in a row, each from the model
+an earlier stage selected, into --output_dir/01-NAME, 02-NAME, ...; flags apply to every stage, --model to the
+first (see tf_simcse/stages.py).
+
 Example (the CPU recipe; runs in minutes on 2 cores):
   python -m tf_simcse.train --config cpu_minilm_kornli --model "$MINILM_DIR" --output_dir runs/cpu
 """
@@ -34,7 +38,15 @@ import sys
 import typing
 
 from tf_simcse import _cli
-from tf_simcse.config import OBJECTIVES, PRECISIONS, STRATEGIES, TrainConfig, build_config, load_config_file
+from tf_simcse.config import (
+    OBJECTIVES,
+    PRECISIONS,
+    STAGES_KEY,
+    STRATEGIES,
+    TrainConfig,
+    build_config,
+    load_config_file,
+)
 from tf_simcse.encoders.poolers import POOLERS
 
 HELP = {
@@ -138,14 +150,19 @@ def main(argv=None):
     config_file = args.pop("config")
     try:
         file_values = load_config_file(config_file) if config_file else {}
-        config = build_config(file_values, args)
+        config = None if STAGES_KEY in file_values else build_config(file_values, args)
     except (ValueError, FileNotFoundError, TypeError) as e:  # the config file's and the options' own errors
         raise SystemExit(f"error: {e}")
     _cli.quiet_tensorflow()
     from tf_simcse.trainer import Trainer, TrainingError
 
     try:
-        Trainer(config).run()
+        if config is None:  # a multi-stage recipe
+            from tf_simcse.stages import run_stages
+
+            run_stages(file_values, args, log=_cli.info)
+        else:
+            Trainer(config).run()
     except TrainingError as e:
         raise SystemExit(f"error: {e}")
     return 0
