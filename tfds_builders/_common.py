@@ -13,6 +13,7 @@ recorded in the builder's `checksums.tsv` must match them, as a download must.
 import hashlib
 import logging
 
+import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
@@ -236,3 +237,29 @@ DATASET_STS_2016_COMMIT = "45842ce6fb751541d4912136df5a2358591f65cf"
 def dataset_sts_url(path, commit=DATASET_STS_COMMIT):
     """The raw URL of `data/sts/<path>` in brmson/dataset-sts at `commit`."""
     return f"https://raw.githubusercontent.com/brmson/dataset-sts/{commit}/data/sts/{path}"
+
+
+def sts_pair_info(builder, *, description, homepage, citation, license, text_columns=(), features=None, **info):
+    """The `DatasetInfo` of a scored-pair (STS) dataset: `sentence1`, `sentence2`, float32 `score`, then the
+    string `text_columns` and the other `features` of the builder, in the file's order (no shuffling, so that an
+    evaluation on the dataset reads the pairs in the order the local-file evaluation does)."""
+    text = tfds.features.Text()
+    return tfds.core.DatasetInfo(
+        builder=builder,
+        description=description,
+        features=tfds.features.FeaturesDict(
+            {
+                "sentence1": text,
+                "sentence2": text,
+                "score": tfds.features.Scalar(dtype=np.float32),
+                **(features or {}),
+                **{name: text for name in text_columns},
+            }
+        ),
+        supervised_keys=None,
+        disable_shuffling=True,
+        homepage=homepage,
+        citation=citation,
+        license=license,
+        **info,
+    )

@@ -31,26 +31,11 @@ class Builder(_common.BuilderBase):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_dir_instructions(_URLS.values())
 
     def _info(self):
-        text = tfds.features.Text()
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "sentence1": text,
-                    "sentence2": text,
-                    "score": tfds.features.Scalar(dtype=np.float32),
-                    "label": tfds.features.Scalar(dtype=np.float32),
-                    "binary_label": tfds.features.Scalar(dtype=np.int32),
-                    "guid": text,
-                    "source": text,
-                }
-            ),
-            supervised_keys=None,
-            disable_shuffling=True,  # Keep the file's order, as the local-file evaluation reads it.
-            homepage=_common.KLUE_HOMEPAGE,
-            citation=_common.KLUE_CITATION,
-            license=_common.CC_BY_SA_4,
+        return _common.sts_pair_info(
+            self, description=_DESCRIPTION, homepage=_common.KLUE_HOMEPAGE, citation=_common.KLUE_CITATION,
+            license=_common.CC_BY_SA_4, text_columns=("guid", "source"),
+            features={"label": tfds.features.Scalar(dtype=np.float32),
+                      "binary_label": tfds.features.Scalar(dtype=np.int32)},
         )
 
     def available_splits(self):

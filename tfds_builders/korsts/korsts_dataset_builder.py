@@ -29,23 +29,9 @@ class Builder(_common.BuilderBase):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_dir_instructions(_URLS.values())
 
     def _info(self):
-        text = tfds.features.Text()
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "sentence1": text,
-                    "sentence2": text,
-                    "score": tfds.features.Scalar(dtype=np.float32),
-                    **{name: text for name in _METADATA_COLUMNS},
-                }
-            ),
-            supervised_keys=None,
-            disable_shuffling=True,  # Keep the file's order, as the local-file evaluation reads it.
-            homepage=_common.KORNLU_HOMEPAGE,
-            citation=_common.KORNLU_CITATION,
-            license=_common.CC_BY_SA_4,
+        return _common.sts_pair_info(
+            self, description=_DESCRIPTION, homepage=_common.KORNLU_HOMEPAGE, citation=_common.KORNLU_CITATION,
+            license=_common.CC_BY_SA_4, text_columns=_METADATA_COLUMNS,
         )
 
     def available_splits(self):

@@ -70,23 +70,10 @@ class Builder(_common.BuilderBase):
     )
 
     def _info(self):
-        text = tfds.features.Text()
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "sentence1": text,
-                    "sentence2": text,
-                    "score": tfds.features.Scalar(dtype=np.float32),
-                    "subset": text,
-                }
-            ),
-            supervised_keys=None,
-            disable_shuffling=True,  # Keep SentEval's subset order and the files' order.
-            homepage=_common.DATASET_STS_HOMEPAGE,
-            citation=_CITATION,
-            license="Per subset, see the LICENSE / readme files of each year",
+        # Also keeps SentEval's subset order.
+        return _common.sts_pair_info(
+            self, description=_DESCRIPTION, homepage=_common.DATASET_STS_HOMEPAGE, citation=_CITATION,
+            license="Per subset, see the LICENSE / readme files of each year", text_columns=("subset",),
             metadata=_common.new_metadata(),
         )
 

@@ -41,24 +41,10 @@ class Builder(_common.BuilderBase):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _common.manual_dir_instructions(_URLS.values())
 
     def _info(self):
-        text = tfds.features.Text()
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "sentence1": text,
-                    "sentence2": text,
-                    "score": tfds.features.Scalar(dtype=np.float32),
-                    "entailment": text,
-                    "pair_id": text,
-                }
-            ),
-            supervised_keys=None,
-            disable_shuffling=True,  # Keep the file's order, as the local-file evaluation reads it.
-            homepage="https://marcobaroni.org/composes/sick.html",
-            citation=_CITATION,
+        return _common.sts_pair_info(
+            self, description=_DESCRIPTION, homepage="https://marcobaroni.org/composes/sick.html", citation=_CITATION,
             license="CC BY-NC-SA 3.0 (https://creativecommons.org/licenses/by-nc-sa/3.0/)",
+            text_columns=("entailment", "pair_id"),
         )
 
     def available_splits(self):

@@ -44,23 +44,9 @@ class Builder(_common.BuilderBase):
     )
 
     def _info(self):
-        text = tfds.features.Text()
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "sentence1": text,
-                    "sentence2": text,
-                    "score": tfds.features.Scalar(dtype=np.float32),
-                    **{name: text for name in _METADATA_COLUMNS},
-                }
-            ),
-            supervised_keys=None,
-            disable_shuffling=True,  # Keep the file's order, as the local-file evaluation reads it.
-            homepage="https://ixa2.si.ehu.eus/stswiki/index.php/STSbenchmark",
-            citation=_CITATION,
-            license="Per source, see LICENSE.txt in the archive",
+        return _common.sts_pair_info(
+            self, description=_DESCRIPTION, homepage="https://ixa2.si.ehu.eus/stswiki/index.php/STSbenchmark",
+            citation=_CITATION, license="Per source, see LICENSE.txt in the archive", text_columns=_METADATA_COLUMNS,
         )
 
     def available_splits(self):
