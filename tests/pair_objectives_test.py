@@ -93,6 +93,10 @@ def test_scored_pair_objectives_train_on_korsts(shared_data, tmp_path, objective
                      eval_data=[f"korsts:dev={korsts / 'sts-dev.tsv'}"])
     report = Trainer(config).run()
     assert report["steps"] == 3 and report["data_report"]["format"] == "scored"
+    assert report["sts_training_data"] == [str(korsts / "sts-train.tsv")]
+    from tf_simcse.exporting import training_model_card
+
+    assert "not comparable" in training_model_card(tmp_path / objective)["notes"]
     assert [e["step"] for e in report["evaluations"]] == [0, 3]
     losses = json.loads((tmp_path / objective / "trainer_state.json").read_text())["losses"]
     assert [s for s, _ in losses] == [1, 2, 3] and all(np.isfinite(x) for _, x in losses)

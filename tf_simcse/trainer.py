@@ -574,6 +574,14 @@ class Trainer:
             self._save_checkpoint(step)
         return self._finish(step)
 
+    def _sts_training_data(self):
+        """The training specs that are scored STS pairs (KorSTS / KLUE-STS train, ...): a model trained on them
+        has STS figures that are not comparable with NLI-only models (said in metrics.json and the model card)."""
+        if self.pairs is not None:
+            return list(self.config.train_data) if self.pairs.kind == "scored" else []
+        sources = self.examples.report.get("sources", []) if self.teacher is not None else []
+        return [s["spec"] for s in sources if s.get("format") == "scored"]
+
     def _export(self):
         """Writes export/{preprocessor,encoder,sentence_encoder} + the model card from best/ (atomic)."""
         from tf_simcse.encoders.encoder import Encoder
@@ -597,6 +605,7 @@ class Trainer:
             "best_step": self.state["best_step"],
             "best_value": self.state["best_value"],
             "evaluations": self.state["history"],
+            "sts_training_data": self._sts_training_data(),
         }
         if not self.is_chief:
             _log(f"done: {step} steps (worker; the chief writes the run's files)")

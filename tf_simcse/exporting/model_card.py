@@ -118,6 +118,11 @@ def training_model_card(output_dir):
             rows[f"{task} (test)"] = dict(figures)
         if rows:
             card["metrics"] = rows
+        if report.get("sts_training_data"):
+            card["notes"] = (
+                f"Trained on scored STS pairs ({', '.join(report['sts_training_data'])}): its figures on those STS "
+                "benchmarks are not comparable with those of models trained on NLI or unlabelled text only."
+            )
         if report.get("selection_metric"):
             card["selection"] = (
                 f"best {report['selection_metric']} = {report.get('best_value')} at step {best_step} "
