@@ -171,10 +171,17 @@ def _replica_slices(global_batches, input_context, global_batch_size):
 
 
 class Trainer:
-    """Runs one `TrainConfig`. `run()` returns the metrics dict also written to metrics.json."""
+    """Runs one `TrainConfig`. `run()` returns the metrics dict also written to metrics.json.
 
-    def __init__(self, config: TrainConfig):
+    `on_evaluation(step, value)`, if given, is called on the chief after every dev evaluation (step 0 included)
+    with the selection figure (`metric_for_best_model` of the first eval task), once best/ and the state are
+    saved. An exception it raises (e.g. `optuna.TrialPruned`) stops the run and leaves `run()` unchanged; the
+    output directory stays resumable from its last checkpoint.
+    """
+
+    def __init__(self, config: TrainConfig, on_evaluation=None):
         self.config = config.validate()
+        self.on_evaluation = on_evaluation
 
     # ---------------------------------------------------------------------------------------------- setup
     def _build(self):
@@ -364,6 +371,8 @@ class Trainer:
         _log(f"step {step}: {self._metric_key} = {value:.2f}"
              f"{' (best so far, saved to best/)' if improved else ''} [{time.time() - start:.0f}s]")
         self._save_state()
+        if self.on_evaluation is not None:
+            self.on_evaluation(step, value)
 
     def _save_best(self):
         """best/ <- the current encoder, staged in a temporary sibling (the previous best/ stays until it is done)."""
