@@ -175,8 +175,8 @@ class Trainer:
 
     `on_evaluation(step, value)`, if given, is called on the chief after every dev evaluation (step 0 included)
     with the selection figure (`metric_for_best_model` of the first eval task), once best/ and the state are
-    saved. An exception it raises (e.g. `optuna.TrialPruned`) stops the run and leaves `run()` unchanged; the
-    output directory stays resumable from its last checkpoint.
+    saved. An exception it raises (e.g. `optuna.TrialPruned`) propagates out of `run()`: the run stops there,
+    without metrics.json, and its output directory stays resumable from its last checkpoint.
     """
 
     def __init__(self, config: TrainConfig, on_evaluation=None):
