@@ -171,10 +171,18 @@ def _replica_slices(global_batches, input_context, global_batch_size):
 
 
 class Trainer:
-    """Runs one `TrainConfig`. `run()` returns the metrics dict also written to metrics.json."""
+    """Runs one `TrainConfig`. `run()` returns the metrics dict also written to metrics.json.
 
-    def __init__(self, config: TrainConfig):
+    `on_evaluation(step, value)`, if given, is called on the chief after every dev evaluation (step 0 included)
+    with the selection figure (`metric_for_best_model` of the first eval task), once best/ and the state are
+    saved. An exception it raises (e.g. `optuna.TrialPruned`) ends the run: `fit` stops at that step and the
+    exception propagates out of `run()`, without metrics.json; the output directory stays resumable from its last
+    checkpoint.
+    """
+
+    def __init__(self, config: TrainConfig, on_evaluation=None):
         self.config = config.validate()
+        self.on_evaluation = on_evaluation
 
     # ---------------------------------------------------------------------------------------------- setup
     def _build(self):
@@ -449,6 +457,8 @@ class Trainer:
         _log(f"step {step}: {self._metric_key} = {value:.2f}"
              f"{' (best so far, saved to best/)' if improved else ''} [{time.time() - start:.0f}s]")
         self._save_state()
+        if self.on_evaluation is not None:
+            self.on_evaluation(step, value)
 
     def _save_best(self):
         """best/ <- the current encoder, staged in a temporary sibling (the previous best/ stays until it is done)."""
@@ -560,6 +570,8 @@ class Trainer:
             )
             if callback.failure:
                 raise TrainingError(callback.failure)
+            if callback.stopped_by is not None:
+                raise callback.stopped_by
             step = self.step
 
         if not self.eval_tasks and self.is_chief:
@@ -640,6 +652,7 @@ class _StepCallback(keras.callbacks.Callback):
         super().__init__()
         self.trainer = trainer
         self.failure = None
+        self.stopped_by = None  # an exception of an evaluation (e.g. from on_evaluation), re-raised after fit
         self.previous = step
         self.first, self.last = step, step
 
@@ -684,7 +697,14 @@ class _StepCallback(keras.callbacks.Callback):
             _log(f"step {step}/{t.total_steps}: loss {loss:.4f}")
         if reached(c.eval_steps) and step < t.total_steps:
             self._check_step(step)
-            t._evaluate_and_select(step)
+            try:
+                t._evaluate_and_select(step)
+            except Exception as error:  # noqa: BLE001 -- re-raised by run() once fit has stopped
+                # Stop fit cleanly (its data iterator closed now, not left to the garbage collector, whose
+                # destruction of a half-read tf.data iterator could stall the process for a minute).
+                self.stopped_by = error
+                self.model.stop_training = True
+                return
         if reached(c.checkpoint_steps):
             self._check_step(step)
             t._save_checkpoint(step)
