@@ -106,7 +106,16 @@ def test_scored_pair_objectives_train_on_korsts(shared_data, tmp_path, objective
 def test_labelled_pairs_with_their_label_convention(shared_data, tmp_path):
     """Korean question pairs: is_duplicate 0 means the same question."""
     train = str(shared_data / "question_pair" / "train.txt")
-    report = Trainer(_config(tmp_path, "online_contrastive", [train], positive_label="0")).run()
+    validation = f"question_pair={shared_data / 'question_pair' / 'validation.txt'}"
+    report = Trainer(_config(tmp_path, "online_contrastive", [train], positive_label="0", eval_data=[validation],
+                             metric_for_best_model="average_precision", eval_steps=3, export=True)).run()
+    # The export carries the threshold of best accuracy on the dev task, which the server reads.
+    from tf_simcse.exporting import read_decision_threshold
+
+    stored = read_decision_threshold(tmp_path / "online_contrastive" / "export")
+    best = [e for e in report["evaluations"] if e["step"] == report["best_step"]][0]
+    assert stored["split"] == "question_pair:validation" and stored["metric"] == "accuracy"
+    assert abs(stored["threshold"] - best["question_pair:validation/accuracy_threshold"]) < 1e-6
     data = report["data_report"]
     assert data["format"] == "labelled" and data["positive_label"] == "0"
     assert data["identical_pairs"]["same"] > data["identical_pairs"]["different"]

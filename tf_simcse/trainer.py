@@ -600,12 +600,25 @@ class Trainer:
         from tf_simcse.exporting import export_model, training_model_card
 
         start = time.time()
-        export_dir = export_model(
-            Encoder.from_pretrained(_join(self.out, BEST_DIR)),
-            _join(self.out, "export"),
-            model_card=training_model_card(self.out),
-        )
+        best = Encoder.from_pretrained(_join(self.out, BEST_DIR))
+        export_dir = export_model(best, _join(self.out, "export"), model_card=training_model_card(self.out))
         _log(f"exported TF Hub SavedModels to {export_dir} [{time.time() - start:.0f}s]")
+        self._store_decision_threshold(best, export_dir)
+
+    def _store_decision_threshold(self, encoder, export_dir):
+        """With a labelled-pair dev task (question_pair): the cosine threshold of best accuracy on it, written
+        beside the export (decision_threshold.json), where `tf_simcse.serve` reads it for `/v1/similarity`."""
+        from tf_simcse.evaluation.pair_classification import select_threshold
+        from tf_simcse.exporting import write_decision_threshold
+
+        task = next((t for t in self.eval_tasks if t.name == "question_pair"), None)
+        if task is None:
+            return
+        record = select_threshold(encoder, self.task_data[task], metric="accuracy", split=task.label)
+        write_decision_threshold(export_dir, record["threshold"], metric="accuracy", split=task.label,
+                                 source="tf_simcse.train")
+        _log(f"decision threshold: cosine >= {record['threshold']:.4f} (best accuracy {record['value']:.2f} on "
+             f"{task.label}) written to {export_dir}")
 
     def _finish(self, step):
         report = {
