@@ -102,3 +102,20 @@ def assert_trained_alike(initial, reference, weights, model, label, moved_at_lea
     assert diff < 1e-6
     noise = [i for i, p in enumerate(paths) if p.endswith("key/bias")]
     assert max(float(np.abs(weights[i] - initial[i]).max()) for i in noise) < 1e-3
+
+
+class Kill(Exception):
+    """What `KillAfter` raises: the test's stand-in for a killed process."""
+
+
+def kill_after(trainer, step):
+    """A Keras callback that stops a Trainer's run like a kill once it has trained `step` batches (the trainer's
+    own callback, which checkpoints, runs first)."""
+    import keras
+
+    class KillAfter(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if trainer.step >= step:
+                raise Kill(f"killed after step {step}")
+
+    return KillAfter()

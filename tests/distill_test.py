@@ -4,13 +4,13 @@ and a projection when the teacher is wider (trained, and not part of the exporte
 import json
 import shutil
 
-import keras
 import numpy as np
 import pytest
 
+from _tiny import Kill, kill_after
 from tests.conftest import FIXTURES
 from tf_simcse.config import build_config
-from tf_simcse.data.distillation import CACHE_FILE, CACHE_INFO_FILE
+from tf_simcse.data.distillation import CACHE_INFO_FILE
 from tf_simcse.encoders.encoder import Encoder
 from tf_simcse.encoders.students import keep_layers
 from tf_simcse.errors import UserInputError
@@ -51,23 +51,13 @@ def _config(tmp_path, shared_data, name, **overrides):
     return build_config(values)
 
 
-class _KillAfter(keras.callbacks.Callback):
-    def __init__(self, trainer, step):
-        super().__init__()
-        self.trainer, self.step = trainer, step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.trainer.step >= self.step:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.shared_data
 def test_distillation_caches_the_teacher_and_resumes(shared_data, tmp_path):
     """A 1-layer student of tiny_bert learns the full tiny_bert's embeddings of the KorSTS dev sentences."""
     config = _config(tmp_path, shared_data, "run")
     first = Trainer(config)
-    with pytest.raises(KeyboardInterrupt):
-        first.run(callbacks=[_KillAfter(first, 2)])
+    with pytest.raises(Kill):
+        first.run(callbacks=[kill_after(first, 2)])
     assert not first.teacher.cached
     sentences = first.examples.anchors
     assert len(sentences) == len(set(sentences)) and first.examples.report["duplicates_dropped"] > 0

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from _tiny import Kill, kill_after
 from tests.conftest import FIXTURES
 from tf_simcse import _cli, distribute
 from tf_simcse.config import build_config
@@ -51,22 +52,6 @@ def _weights(trainer):
 
 def _state(output_dir):
     return json.loads((output_dir / "trainer_state.json").read_text())
-
-
-class _Kill(Exception):
-    pass
-
-
-class _KillAfter(keras.callbacks.Callback):
-    """Stops the run like a kill, right after step `step` was checkpointed (the trainer's callback runs first)."""
-
-    def __init__(self, trainer, step):
-        super().__init__()
-        self.trainer, self.step = trainer, step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.trainer.step >= self.step:
-            raise _Kill(f"killed after step {self.step}")
 
 
 OVERFLOW_STEP = 3
@@ -116,8 +101,8 @@ def test_float16_skip_counts_as_a_step_and_resume_matches(shared_data, tmp_path,
 
     config = _config(shared_data, tmp_path / "killed", precision="mixed_float16")
     first = Trainer(config)
-    with pytest.raises(_Kill):
-        first.run(callbacks=[_KillAfter(first, 5)])
+    with pytest.raises(Kill):
+        first.run(callbacks=[kill_after(first, 5)])
     assert [s for s, _ in _state(tmp_path / "killed")["losses"]] == [1, 2, 3, 4, 5]
     resumed = Trainer(config)
     report = resumed.run()

@@ -603,22 +603,22 @@ class Trainer:
         best = Encoder.from_pretrained(_join(self.out, BEST_DIR))
         export_dir = export_model(best, _join(self.out, "export"), model_card=training_model_card(self.out))
         _log(f"exported TF Hub SavedModels to {export_dir} [{time.time() - start:.0f}s]")
-        self._store_decision_threshold(best, export_dir)
+        self._store_decision_threshold(export_dir)
 
-    def _store_decision_threshold(self, encoder, export_dir):
+    def _store_decision_threshold(self, export_dir):
         """With a labelled-pair dev task (question_pair): the cosine threshold of best accuracy on it, written
-        beside the export (decision_threshold.json), where `tf_simcse.serve` reads it for `/v1/similarity`."""
-        from tf_simcse.evaluation.pair_classification import select_threshold
+        beside the export (decision_threshold.json), where `tf_simcse.serve` reads it for `/v1/similarity`.
+        It is the selected step's evaluation figure (best/ is that step's model): nothing is encoded again."""
         from tf_simcse.exporting import write_decision_threshold
 
         task = next((t for t in self.eval_tasks if t.name == "question_pair"), None)
-        if task is None:
+        chosen = [h for h in self.state["history"] if h["step"] == self.state["best_step"]]
+        if task is None or not chosen:
             return
-        record = select_threshold(encoder, self.task_data[task], metric="accuracy", split=task.label)
-        write_decision_threshold(export_dir, record["threshold"], metric="accuracy", split=task.label,
-                                 source="tf_simcse.train")
-        _log(f"decision threshold: cosine >= {record['threshold']:.4f} (best accuracy {record['value']:.2f} on "
-             f"{task.label}) written to {export_dir}")
+        threshold, accuracy = (chosen[-1][f"{task.label}/{k}"] for k in ("accuracy_threshold", "accuracy"))
+        write_decision_threshold(export_dir, threshold, metric="accuracy", split=task.label, source="tf_simcse.train")
+        _log(f"decision threshold: cosine >= {threshold:.4f} (best accuracy {accuracy:.2f} on {task.label}) "
+             f"written to {export_dir}")
 
     def _finish(self, step):
         report = {

@@ -14,6 +14,12 @@ def parse_layers(text, num_layers):
         layers = [int(part) for part in str(text).split(",") if part.strip()]
     except ValueError:
         raise UserInputError(f"--student_layers {text!r}: expected comma-separated layer indices, e.g. 0,2,4") from None
+    return check_layers(layers, num_layers, text)
+
+
+def check_layers(layers, num_layers, text=None):
+    """`layers` as a list, if increasing, distinct and in 0..num_layers-1; else a UserInputError."""
+    layers, text = list(layers), ",".join(map(str, layers)) if text is None else text
     if not layers:
         raise UserInputError(f"--student_layers {text!r}: no layer given")
     if layers != sorted(set(layers)) or layers[0] < 0 or layers[-1] >= num_layers:
@@ -28,7 +34,7 @@ def keep_layers(encoder, layers):
     """A new `Encoder` (same class, pooler, preprocessor) whose backbone holds only `layers` of `encoder`'s."""
     backbone = encoder.backbone
     source_layers = backbone.transformer_layers
-    layers = parse_layers(",".join(map(str, layers)), len(source_layers))
+    layers = check_layers(layers, len(source_layers))
     config = dict(backbone.get_config(), num_layers=len(layers))
     student_backbone = type(backbone).from_config(config)
 
