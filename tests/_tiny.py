@@ -91,15 +91,23 @@ def assert_trained_alike(initial, reference, weights, model, label, moved_at_lea
 
     The attention key biases have an identically zero gradient (softmax ignores a per-query constant): Adam turns
     their rounding noise into lr-sized steps of random sign, so they are compared by size only; the backbone's
-    unused pooled-output dense gets no gradient at all.
+    unused pooled-output dense gets no gradient at all. In embedding tables, an element whose occurrences'
+    gradients nearly cancel in some step has the rounding of that sum as a visible share of its Adam step (Adam
+    divides by the size of the sum): up to 1% of their elements may differ by up to 1e-4 (2% of a step here).
     """
     paths = [v.path for v in model.trainable_variables]
     real = [i for i, p in enumerate(paths) if not p.endswith("key/bias") and not p.startswith("pooled_dense/")]
-    diff = max(float(np.abs(reference[i] - weights[i]).max()) for i in real)
+    tables = [i for i in real if paths[i].endswith("embedding/embeddings")]
+    diff = max(float(np.abs(reference[i] - weights[i]).max()) for i in real if i not in tables)
+    table_diff = max(float(np.abs(reference[i] - weights[i]).max()) for i in tables)
+    loose = sum(int((np.abs(reference[i] - weights[i]) > 1e-6).sum()) for i in tables)
+    size = sum(reference[i].size for i in tables)
     moved = min(float(np.abs(reference[i] - initial[i]).max()) for i in real)
-    print(f"{label}: max |weight diff| 2 replicas vs 1-device reference {diff:.2e} (every weight moved >= {moved:.2e})")
+    print(f"{label}: max |weight diff| 2 replicas vs 1-device reference {diff:.2e}, embedding tables {table_diff:.2e} "
+          f"({loose} of {size} elements over 1e-6; every weight moved >= {moved:.2e})")
     assert moved > moved_at_least
     assert diff < 1e-6
+    assert table_diff < 1e-4 and loose <= 0.01 * size
     noise = [i for i, p in enumerate(paths) if p.endswith("key/bias")]
     assert max(float(np.abs(weights[i] - initial[i]).max()) for i in noise) < 1e-3
 

@@ -116,6 +116,11 @@ for value in ("nan", "inf", "-inf", "0", "-1e-5"):
         ["--model", TINY, "--train_data", "{d}/ok.txt", "--output_dir", "{d}/run5", f"--learning_rate={value}"],
         r"config option 'learning_rate': must be (a finite number|> 0)",
     )
+CASES["train: GradCache with MLM"] = (
+    train_cli, ["--model", TINY, "--train_data", "{d}/ok.txt", "--output_dir", "{d}/run8", "--gradcache_chunk_size",
+                "8", "--do_mlm", "true"],
+    r"config option 'gradcache_chunk_size': cannot be combined with do_mlm",
+)
 CASES["train: --temperature nan"] = (
     train_cli, ["--model", TINY, "--train_data", "{d}/ok.txt", "--output_dir", "{d}/run6", "--temperature", "nan"],
     r"config option 'temperature': must be a finite number, got nan",

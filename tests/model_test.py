@@ -425,3 +425,27 @@ def test_mlm_trains_on_two_replicas():
     for v in model.trainable_variables:
         copies = _replica_copies(v)
         np.testing.assert_array_equal(copies[0], copies[1], err_msg=v.path)
+
+
+def test_embedding_rows_get_adam_on_their_summed_gradient():
+    """A token seen k times in a batch: Adam's second moment is (1 - beta_2) x (sum of its k gradients)^2, the
+    formula on PyTorch's dense embedding gradient. (Keras 3's own AdamW, given the raw IndexedSlices of the lookup,
+    holds the sum of the k squares instead: checked too, so that this test notices when Keras changes.)"""
+    encoder = tiny_encoder(pooler="avg")
+    model = SimCSE(encoder, objective="unsup", seed=1)
+    model.compile(optimizer=AdamW(1e-3, weight_decay=0.0))
+    batch = simcse_batch("unsup", 4, np.random.default_rng(3))
+    table = encoder.backbone.token_embedding.embeddings
+    with tf.GradientTape() as tape:  # no dropout: the same gradient as the step's
+        share, _ = model._replica_loss(batch, training=True)
+    sparse = tape.gradient(share, table)
+    assert isinstance(sparse, tf.IndexedSlices)
+    assert len(np.unique(sparse.indices.numpy())) < len(sparse.indices)  # [CLS] and [SEP] occur in every row
+    dense = tf.convert_to_tensor(sparse).numpy()
+    model.fit(_dataset(batch), verbose=0)
+    velocity = model.optimizer._velocities[model.optimizer._get_variable_index(table)].numpy()
+    np.testing.assert_allclose(velocity, (1 - 0.999) * dense**2, rtol=1e-5, atol=1e-12)
+    stock = keras.optimizers.AdamW(1e-3, weight_decay=0.0)
+    stock.apply_gradients([(sparse, keras.Variable(table.numpy()))])
+    occurrences = tf.math.unsorted_segment_sum(sparse.values**2, sparse.indices, table.shape[0]).numpy()
+    np.testing.assert_allclose(stock._velocities[0].numpy(), (1 - 0.999) * occurrences, rtol=1e-5, atol=1e-12)

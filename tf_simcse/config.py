@@ -62,6 +62,9 @@ class TrainConfig:
     teacher: str = ""  # any --model tf_simcse reads; it embeds each distinct training sentence once (cached)
     student_layers: typing.Optional[str] = None  # "0,2,4": the student keeps these layers of --model
     # --- optimisation
+    # GradCache: encode each replica's views this many sequences at a time, with the one-pass step's gradients
+    # (tf_simcse.gradcache): big contrastive batches in the memory of one chunk, for one more forward pass.
+    gradcache_chunk_size: typing.Optional[int] = None
     batch_size: int = 64  # global batch (all replicas)
     learning_rate: float = 3e-5
     weight_decay: float = 0.0
@@ -134,6 +137,11 @@ class TrainConfig:
             bad("grouping_window", f"must be >= 1, got {self.grouping_window}")
         if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
             bad("pad_to_multiple_of", f"must be >= 1 (or null), got {self.pad_to_multiple_of}")
+        if self.gradcache_chunk_size is not None and self.gradcache_chunk_size < 1:
+            bad("gradcache_chunk_size", f"must be >= 1 (or null), got {self.gradcache_chunk_size}")
+        if self.gradcache_chunk_size and self.do_mlm:
+            bad("gradcache_chunk_size", "cannot be combined with do_mlm (the MLM loss reads every token's output, "
+                "which GradCache does not keep)")
         if self.steps_per_execution is not None and self.steps_per_execution < 1:
             bad("steps_per_execution", f"must be >= 1 (or null), got {self.steps_per_execution}")
         if self.max_steps is not None and self.max_steps < 1:

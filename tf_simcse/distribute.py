@@ -250,6 +250,14 @@ class AdamW(keras.optimizers.AdamW):
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         grads_and_vars = super()._all_reduce_sum_gradients(grads_and_vars)
+        # An embedding lookup's gradient is a tf.IndexedSlices with one row per token occurrence. Keras's Adam
+        # squares it before its duplicate rows are summed (a token seen k times gets the sum of k squares in its
+        # second moment, not the square of the sum), and clip_by_global_norm measures the occurrences apart:
+        # make it dense (PyTorch's nn.Embedding gradient). After the all-reduce, which concatenates the replicas'
+        # occurrences in replica order, so that N replicas sum them in the order one device does.
+        grads_and_vars = [
+            (tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g, v) for g, v in grads_and_vars
+        ]
         if not (self.global_clipnorm and self.global_clipnorm > 0):
             return grads_and_vars
         grads_and_vars = list(grads_and_vars)

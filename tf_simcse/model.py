@@ -42,11 +42,13 @@ non-finite loss shows up as a non-finite `batch_loss` in the logs of that step (
 on in the epoch), which a callback can stop on, naming the step.
 """
 
+import contextlib
+
 import keras
 import keras_hub
 import tensorflow as tf
 
-from tf_simcse import distribute, multi_step, replicas
+from tf_simcse import distribute, gradcache, multi_step, replicas
 from tf_simcse.losses import contrastive_loss, gather_across_replicas
 from tf_simcse.objectives import DISTILL, OBJECTIVES, SCORED_PAIR_OBJECTIVES, TARGET_OBJECTIVES
 from tf_simcse.pair_losses import pair_loss_share
@@ -99,6 +101,9 @@ class SimCSE(keras.Model):
             another, each at its own padded length (see `make_training_dataset(pad_anchors_separately=True)`),
             instead of one pass over all views padded to the longest. Same loss and gradients with dropout off;
             faster with dynamic shapes when the anchors (NLI premises) are longer than the candidates.
+        gradcache_chunk_size: GradCache (`tf_simcse.gradcache`): encode each replica's views at most this many
+            sequences at a time, with the gradients of the one-pass step (dropout masks included) at the
+            memory of one chunk. None (default): one pass. Not with `do_mlm`.
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class SimCSE(keras.Model):
         margin=0.5,
         max_score=5.0,
         teacher_dim=None,
+        gradcache_chunk_size=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -135,6 +141,13 @@ class SimCSE(keras.Model):
             raise ValueError(f"max_score must be > 0, got {max_score}.")
         if do_mlm and mask_token_id is None:
             raise ValueError("do_mlm=True needs mask_token_id (the id of [MASK] in the encoder's vocabulary).")
+        if gradcache_chunk_size is not None and int(gradcache_chunk_size) < 1:
+            raise ValueError(f"gradcache_chunk_size must be >= 1 (or None), got {gradcache_chunk_size}.")
+        if gradcache_chunk_size and do_mlm:
+            raise ValueError(
+                "gradcache_chunk_size cannot be combined with do_mlm: the MLM loss reads every token's output, "
+                "which GradCache does not keep. Drop one of them."
+            )
         if do_mlm and not 0 < mlm_probability < 1:
             raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability}.")
         self.encoder = encoder
@@ -153,6 +166,7 @@ class SimCSE(keras.Model):
         self.margin = float(margin)
         self.max_score = float(max_score)
         self.teacher_dim = None if teacher_dim is None else int(teacher_dim)
+        self.gradcache_chunk_size = None if not gradcache_chunk_size else int(gradcache_chunk_size)
         self.projection = None
         if objective == DISTILL and self.teacher_dim not in (None, encoder.hidden_dim):
             self.projection = keras.layers.Dense(self.teacher_dim, dtype="float32", name="distill_projection")
@@ -256,31 +270,50 @@ class SimCSE(keras.Model):
             merged[key] = tf.concat(parts, axis=0)
         return merged
 
-    def call(self, inputs, training=False):
-        """Embeds every view of a batch: returns `{"anchor": [b, d], "positive": ..., ...}` float32."""
-        views = self._views(inputs)
+    def _passes(self, batch):
+        """The encoder passes of a batch: `[(packed views, number of views, dropout pass)]`.
+
+        One pass over all views, or with `encode_anchors_apart` the anchors and then the other views, each pass
+        with masks of its own (`replicas.dropout_pass`).
+        """
+        views = self._views(batch)
         if self.encode_anchors_apart:
-            with replicas.dropout_pass(0):
-                anchors = self.encoder(self._concat_views(views[:1]), training=training)
-            with replicas.dropout_pass(1):
-                candidates = self.encoder(self._concat_views(views[1:]), training=training)
-            parts = [anchors] + tf.split(candidates, len(views) - 1, axis=0)
-        else:
-            embeddings = self.encoder(self._concat_views(views), training=training)
-            parts = tf.split(embeddings, len(views), axis=0)
+            return [(self._concat_views(views[:1]), 1, 0), (self._concat_views(views[1:]), len(views) - 1, 1)]
+        return [(self._concat_views(views), len(views), None)]
+
+    @staticmethod
+    def _pass_scope(index):
+        return contextlib.nullcontext() if index is None else replicas.dropout_pass(index)
+
+    def _named(self, passes, outputs):
+        """The passes' embeddings split into their views: `{"anchor": [b, d], ...}`."""
+        parts = []
+        for (_, count, _), output in zip(passes, outputs):
+            parts.extend(tf.split(output, count, axis=0))
         names = VIEWS[self.objective] if self.objective in TARGET_OBJECTIVES else SIMCSE_VIEW_NAMES
         return dict(zip(names, parts))
 
+    def call(self, inputs, training=False):
+        """Embeds every view of a batch: returns `{"anchor": [b, d], "positive": ..., ...}` float32."""
+        passes = self._passes(inputs)
+        outputs = []
+        for views, _, index in passes:
+            with self._pass_scope(index):
+                outputs.append(self.encoder(views, training=training))
+        return self._named(passes, outputs)
+
     # ------------------------------------------------------------------------------------------- losses
-    def _replica_loss(self, batch, training):
+    def _replica_loss(self, batch, training, embeddings=None):
         """Loss of this replica's anchors against the global candidates; see the module docstring.
 
+        `embeddings` (the output of `call`) is computed here unless given (GradCache computes it in chunks).
         Returns `(share, stats)`: `share` is the term to differentiate (its sum over replicas is the global-batch
         loss); `stats` holds local means for the epoch metrics and `batch_loss`, the global loss of this step.
         """
         if self.objective in TARGET_OBJECTIVES:
-            return self._pair_loss(batch, training)
-        embeddings = self(batch, training=training)
+            return self._pair_loss(batch, training, embeddings)
+        if embeddings is None:
+            embeddings = self(batch, training=training)
         anchors = embeddings["anchor"]
         local_batch = tf.shape(anchors)[0]
         label_offset, global_batch = replicas.global_batch_layout(local_batch)
@@ -327,12 +360,13 @@ class SimCSE(keras.Model):
             stats["mlm_count"] = mlm_count
         return share, stats
 
-    def _pair_loss(self, batch, training):
+    def _pair_loss(self, batch, training, embeddings=None):
         """The pair objective's share of the global-batch loss (`tf_simcse.pair_losses.pair_loss_share`)."""
         target_key = TARGETS[self.objective]
         if target_key not in batch:
             raise ValueError(f"objective {self.objective!r} needs batch[{target_key!r}] (the pairs' targets).")
-        embeddings = self(batch, training=training)
+        if embeddings is None:
+            embeddings = self(batch, training=training)
         targets = tf.cast(batch[target_key], tf.float32)
         if self.objective == DISTILL:
             student = tf.cast(embeddings["anchor"], tf.float32)
@@ -451,12 +485,15 @@ class SimCSE(keras.Model):
         trainable = self.trainable_variables
         # This step's dropout masks: a function of (seed, batches trained, global replica id) only.
         seed = replicas.step_seed(self.seed, self.train_batches.value)
-        with tf.GradientTape() as tape, replicas.dropout_seeds(seed):
-            share, stats = self._replica_loss(batch, training=True)
-            if self.losses:  # regularisers, if any: summed over replicas, hence the division
-                share = share + tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(share)
-        grads = tape.gradient(scaled, trainable)
+        if self.gradcache_chunk_size:
+            grads, share, stats = self._gradcache_gradients(batch, seed, trainable)
+        else:
+            with tf.GradientTape() as tape, replicas.dropout_seeds(seed):
+                share, stats = self._replica_loss(batch, training=True)
+                if self.losses:  # regularisers, if any: summed over replicas, hence the division
+                    share = share + tf.add_n(self.losses) / tf.distribute.get_strategy().num_replicas_in_sync
+                scaled = self.optimizer.scale_loss(share)
+            grads = tape.gradient(scaled, trainable)
         # Variables outside the embedding path (e.g. the backbone's unused pooled-output dense) have no gradient.
         pairs = [(g, v) for g, v in zip(grads, trainable) if g is not None]
         self.optimizer.apply_gradients(pairs)
@@ -466,6 +503,40 @@ class SimCSE(keras.Model):
         with tf.control_dependencies([share]):
             self.train_batches.assign_add(1)
         return self._update_metrics(stats)
+
+    def _gradcache_gradients(self, batch, seed, trainable):
+        """`(grads, share, stats)` of the step computed with GradCache (`tf_simcse.gradcache`).
+
+        The loss, its replica share and the stats are the one-pass step's; the gradients are too, up to float
+        summation order: the chunks draw the masks of the one-pass step.
+        """
+        chunk = self.gradcache_chunk_size
+        encoder_vars = list(self.encoder.trainable_variables)
+        in_encoder = {id(v) for v in encoder_vars}
+        others = [v for v in trainable if id(v) not in in_encoder]  # e.g. the distillation projection
+        with replicas.dropout_seeds(seed):
+            passes = self._passes(batch)
+            outputs = []
+            for views, _, index in passes:
+                with self._pass_scope(index):
+                    outputs.append(gradcache.embed(self.encoder, views, chunk))
+            with tf.GradientTape() as tape:
+                tape.watch(outputs)
+                share, stats = self._replica_loss(batch, training=True, embeddings=self._named(passes, outputs))
+                if self.losses:
+                    raise ValueError("gradcache_chunk_size does not support models with regularization losses.")
+                scaled = self.optimizer.scale_loss(share)
+            grads = tape.gradient(scaled, outputs + others)
+            upstream, other_grads = grads[: len(outputs)], grads[len(outputs):]
+            encoder_grads = [None] * len(encoder_vars)
+            for (views, _, index), up in zip(passes, upstream):
+                with self._pass_scope(index):
+                    pass_grads = gradcache.backward(self.encoder, views, up, chunk, encoder_vars)
+                encoder_grads = [b if a is None else (a if b is None else a + b)
+                                 for a, b in zip(encoder_grads, pass_grads)]
+        by_id = dict(zip(map(id, encoder_vars), encoder_grads))
+        by_id.update(zip(map(id, others), other_grads))
+        return [by_id[id(v)] for v in trainable], share, stats
 
     def test_step(self, data):
         batch = data[0] if isinstance(data, (tuple, list)) else data
@@ -505,6 +576,7 @@ class SimCSE(keras.Model):
             "margin": self.margin,
             "max_score": self.max_score,
             "teacher_dim": self.teacher_dim,
+            "gradcache_chunk_size": self.gradcache_chunk_size,
         }
 
     @classmethod

@@ -78,6 +78,8 @@ HELP = {
     "positive_label": "labelled pairs: the label value that means 'same' (default 1)",
     "teacher": "distill: the teacher model (any --model form; its own pooler, this run's max_seq_length)",
     "student_layers": "distill: keep only these layers of --model for the student, e.g. 0,2,4 (DistilKoBERT-style)",
+    "gradcache_chunk_size": "GradCache: encode at most this many sequences at a time per replica, with the same "
+                            "gradients (batches of negatives larger than memory, for one more forward pass)",
     "batch_size": "global batch size (split over replicas)",
     "learning_rate": "peak learning rate (AdamW, linear decay)",
     "weight_decay": "decoupled weight decay (bias and LayerNorm excluded)",

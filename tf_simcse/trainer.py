@@ -298,6 +298,7 @@ class Trainer:
                 margin=c.margin,
                 max_score=c.max_score,
                 teacher_dim=None if self.teacher is None else self.teacher.embeddings.shape[1],
+                gradcache_chunk_size=c.gradcache_chunk_size,
             )
             warmup = int(round(c.warmup_ratio * self.total_steps))
             self.optimizer = distribute.make_optimizer(
