@@ -32,15 +32,16 @@ def test_hand_checked_margin_window_and_exclusions():
     encode = _angles(table)
     corpus = ["n_close", "n_within", "n_ok", "n_far", "a1"]
     got = mine_hard_negatives(["a1", "a2"], ["p1", "p2"], encode=encode, corpus=corpus, top_k=4, margin=0.1)
-    # a1's window, the 4 + 1 most similar of corpus + positives: a1 (its own text), n_close (margin), p1 (its
-    # positive), n_within (margin), n_ok (kept). a2's: p2 (its positive), n_far (0.866 + 0.1 <= 0.985: kept), ...
+    # a1's window, the 4 + 1 + 1 most similar of corpus + positives: a1 (its own text), n_close (margin), p1 (its
+    # positive), n_within (margin), n_ok (kept), n_far. a2's: p2 (its positive), n_far (0.866 + 0.1 <= 0.985: kept),
+    # ...
     assert list(zip(got.anchors, got.positives, got.hard_negatives)) == [("a1", "p1", "n_ok"), ("a2", "p2", "n_far")]
     np.testing.assert_allclose(got.negative_similarities, np.cos(np.deg2rad([40, 30])), atol=1e-6)
     np.testing.assert_allclose(got.positive_similarities, np.cos(np.deg2rad([20, 10])), atol=1e-6)
     assert got.report["anchors_kept"] == 2 and got.report["anchors_dropped"] == 0
     # Every window entry is examined (and counted when removed), also past the negatives kept.
     assert got.report["candidates_removed"] == {"anchor_text": 1, "margin": 2, "positive": 2}
-    assert got.report["corpus"] == 7 and got.report["candidates"] == 2 * 5
+    assert got.report["corpus"] == 7 and got.report["candidates"] == 2 * 6
 
     # A window too small to reach a survivor drops the anchor; two negatives per anchor give two triplets.
     small = mine_hard_negatives(["a1"], ["p1"], encode=encode, corpus=corpus, top_k=2, margin=0.1)
@@ -72,7 +73,7 @@ def brute_force(anchors, positives, corpus, vectors, top_k, margin):
     """The module docstring's rule, one anchor at a time over a full sort of the corpus (float64)."""
     unique = list(dict.fromkeys(anchors))
     texts = list(dict.fromkeys((corpus if corpus is not None else positives) + positives))
-    room = max(anchors.count(a) for a in unique)
+    room = max(anchors.count(a) for a in unique) + 1  # the anchor's rows and its own text
     unit = {t: v / np.linalg.norm(v) for t, v in vectors.items()}
     triplets = []
     for a in unique:

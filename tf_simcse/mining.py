@@ -9,11 +9,10 @@ min_score=None, sampling_strategy="top", num_negatives=num_negatives, output_for
 
 - anchors are deduplicated (first occurrence order); the positives of all rows of an anchor are its positives;
 - the corpus is `corpus + positives` (default `corpus`: the positives), deduplicated by exact text;
-- the candidate window of an anchor is its `top_k + P` most similar corpus texts, `P` being the largest number of
-  rows any anchor has (room for the anchor's own positives, as sentence-transformers retrieves them);
-- candidates that are a positive of the anchor are excluded, and so is the anchor's own text (sentence-
-  transformers keeps it as a candidate, but its similarity of 1 always fails a margin > 0; it differs only with
-  `margin=0` on an anchor whose positive has similarity 1);
+- the candidate window of an anchor is its `top_k + P + 1` most similar corpus texts, `P` being the largest number
+  of rows any anchor has: room for the anchor's own positives and its own text, which sentence-transformers
+  (6.x) retrieves and then excludes;
+- candidates that are a positive of the anchor are excluded, and so is the anchor's own text;
 - the margin rule (against the anchor's least similar positive `p`): keep a candidate `s` iff `s + margin <= p`
   (`absolute_margin`) and, with `relative_margin` r, iff `s <= p - |p| * r`;
 - the first `num_negatives` survivors by similarity are the negatives; an anchor without any survivor is dropped
@@ -110,8 +109,9 @@ def mine_hard_negatives(
         ids = positive_ids[query_index[anchor]]
         if text_index[positive] not in ids:
             ids.append(text_index[positive])
-    # Rows per anchor, duplicates included: the room sentence-transformers leaves for positives in the window.
-    room = max(collections.Counter(anchors).values())
+    # Rows per anchor, duplicates included, + 1 for the anchor's own text: the room sentence-transformers leaves in
+    # the window for the candidates it excludes.
+    room = max(collections.Counter(anchors).values()) + 1
     window = min(top_k + room, len(texts))
 
     corpus_embeddings = _normalized(encode(texts))

@@ -165,8 +165,9 @@ def test_encoder_outputs_equal_transformers(loaded):
 
     flat = encoder.signatures["serving_default"](**inputs)
     assert sorted(flat) == ["default", "encoder_outputs_0", "encoder_outputs_1", "pooled_output", "sequence_output"]
-    np.testing.assert_allclose(flat["default"].numpy(), out["default"].numpy(), atol=1e-6)
-    np.testing.assert_allclose(flat["encoder_outputs_1"].numpy(), out["encoder_outputs"][1].numpy(), atol=1e-6)
+    # The same graph traced twice; oneDNN may pick other kernels for it (1.1e-6 apart seen on an AVX512-FP16 CPU).
+    np.testing.assert_allclose(flat["default"].numpy(), out["default"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(flat["encoder_outputs_1"].numpy(), out["encoder_outputs"][1].numpy(), atol=1e-5)
 
 
 def test_training_true_applies_dropout_and_advances_the_rng_state(loaded, reference_encoder):

