@@ -17,8 +17,9 @@ cell's alone:
 
 A step's time is the wall time of a whole step (data, forward, backward, update), mean over the timed steps; the
 warm-up steps (tf.function tracing, first allocations) are left out. "training memory" is the peak minus the
-resident memory just before the first step (model, optimizer and runtime loaded). A cell that runs out of
-memory or past `--timeout` is reported as such.
+resident memory just before the first step (model, optimizer and runtime loaded). A cell whose resident memory
+passes `--memory_limit_gib` (18 GiB: the machine has 24) or that runs past `--timeout` is stopped and reported
+as such: that batch does not fit.
 """
 
 import argparse
@@ -144,19 +145,41 @@ def child(cell, args):
                                       peak_gib=peak_gib(), resident_before_gib=before, examples=len(examples))))
 
 
+def _resident_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 0.0
+
+
 def run_cell(cell, args):
+    """Runs one cell in a child process; kills it past `--memory_limit_gib` resident or `--timeout` seconds."""
     command = [sys.executable, __file__, "--child", json.dumps(cell), "--checkpoint", str(args.checkpoint),
                "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--max_seq_length", str(args.max_seq_length)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return dict(cell, error=f"over {args.timeout} s")
-    for line in done.stdout.splitlines():
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    start, error = time.time(), None
+    while process.poll() is None:
+        if _resident_of(process.pid) > args.memory_limit_gib:
+            error = f"over {args.memory_limit_gib:g} GiB"
+        elif time.time() - start > args.timeout:
+            error = f"over {args.timeout:g} s"
+        if error:
+            process.kill()
+            break
+        time.sleep(0.2)
+    stdout, stderr = process.communicate()
+    if error:
+        return dict(cell, error=error)
+    for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
-    tail = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
-    return dict(cell, error=("out of memory" if done.returncode in (-9, 137) else tail[0][:200]))
+    tail = stderr.strip().splitlines()[-1:] or [f"exit code {process.returncode}"]
+    return dict(cell, error=tail[0][:200])
 
 
 def markdown(results):
@@ -219,6 +242,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps per cell")
     parser.add_argument("--max_seq_length", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
+    parser.add_argument("--memory_limit_gib", type=float, default=18.0,
+                        help="stop a cell whose resident memory passes this (reported as not fitting)")
     parser.add_argument("--output", type=pathlib.Path, help="write every figure here (JSON)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
