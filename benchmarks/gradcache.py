@@ -12,14 +12,17 @@ cell's alone:
   * tf_simcse: `SimCSE` + `make_optimizer` + `make_training_dataset` + Keras `fit`, as the trainer builds them,
     batches padded to max_seq_length (static shapes), without and with `gradcache_chunk_size` C;
   * sentence-transformers: MultipleNegativesRankingLoss, and CachedMultipleNegativesRankingLoss with
-    `mini_batch_size` C, in a plain PyTorch loop (tokenize, loss, backward, clip, AdamW step); its collator pads
-    each column to its longest text, which with MiniLM's jamo pieces of Korean is nearly always 32.
+    `mini_batch_size` C, in a plain PyTorch loop (tokenize, loss, backward, clip, AdamW step), each column padded
+    to max_seq_length too, so that both libraries compute on the same tokens (`--st_padding longest`: its own
+    padding to each column's longest text).
 
 A step's time is the wall time of a whole step (data, forward, backward, update), mean over the timed steps; the
-warm-up steps (tf.function tracing, first allocations) are left out. "training memory" is the peak minus the
-resident memory just before the first step (model, optimizer and runtime loaded). A cell whose resident memory
-passes `--memory_limit_gib` (18 GiB: the machine has 24) or that runs past `--timeout` is stopped and reported
-as such: that batch does not fit.
+warm-up steps (tf.function tracing, first allocations) are left out. Memory: "peak RSS" is the process's peak
+resident memory over the whole cell (first steps included: TensorFlow traces its step then); "steady peak" is the
+peak over the timed steps alone (the kernel's VmHWM, reset after the warm-up); "steady training memory" is the
+steady peak minus the resident memory just before the first step (model, optimizer and runtime loaded). A cell
+whose resident memory passes `--memory_limit_gib` (18 GiB: the machine has 24) or that runs past `--timeout` is
+stopped and reported as such: that batch does not fit.
 """
 
 import argparse
@@ -47,7 +50,22 @@ def resident_gib():
 
 
 def peak_gib():
+    """The process's peak resident memory since it started (first steps included)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def steady_peak_gib():
+    """The peak resident memory since `reset_steady_peak` (the kernel's VmHWM)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
+def reset_steady_peak():
+    with open("/proc/self/clear_refs", "w") as refs:  # "5" resets VmHWM to the current resident size
+        refs.write("5")
 
 
 def run_tf_simcse(cell, args, examples):
@@ -93,6 +111,8 @@ def run_tf_simcse(cell, args, examples):
         def on_train_batch_end(self, batch, logs=None):
             float(tf.convert_to_tensor(logs["loss"]))  # wait for the step
             times.append(time.perf_counter() - self.start)
+            if len(times) == args.warmup:
+                reset_steady_peak()
 
     before = resident_gib()
     model.fit(dataset, epochs=1, steps_per_epoch=total, verbose=0, callbacks=[Clock()])
@@ -115,6 +135,14 @@ def run_sentence_transformers(cell, args, examples):
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.0)
     columns = [examples.anchors] * 2 if cell["objective"] == "unsup" else [
         examples.anchors, examples.positives, examples.hard_negatives]
+    def pad(features):
+        """Pads a column to max_seq_length, as tf_simcse's static shapes do (like with like: same tokens)."""
+        if args.st_padding == "longest":
+            return features
+        extra = args.max_seq_length - features["input_ids"].shape[1]
+        return {k: torch.nn.functional.pad(v, (0, extra)) if torch.is_tensor(v) and v.dim() == 2 else v
+                for k, v in features.items()}
+
     rng = __import__("numpy").random.default_rng(0)
     order = rng.permutation(len(examples))
     times = []
@@ -122,13 +150,15 @@ def run_sentence_transformers(cell, args, examples):
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
         rows = [order[(step * cell["batch"] + i) % len(order)] for i in range(cell["batch"])]
-        features = [model.tokenize([column[i] for i in rows]) for column in columns]
+        features = [pad(model.tokenize([column[i] for i in rows])) for column in columns]
         value = loss(features, torch.zeros(cell["batch"], dtype=torch.long))
         value.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad()
         times.append(time.perf_counter() - start)
+        if len(times) == args.warmup:
+            reset_steady_peak()
     return times, before
 
 
@@ -142,7 +172,8 @@ def child(cell, args):
     times, before = run(cell, args, examples)
     timed = times[args.warmup:]
     print("RESULT " + json.dumps(dict(cell, ms_per_step=1000 * sum(timed) / len(timed), step_times=times,
-                                      peak_gib=peak_gib(), resident_before_gib=before, examples=len(examples))))
+                                      peak_gib=peak_gib(), steady_peak_gib=steady_peak_gib(),
+                                      resident_before_gib=before, examples=len(examples))))
 
 
 def _resident_of(pid):
@@ -160,7 +191,7 @@ def run_cell(cell, args):
     """Runs one cell in a child process; kills it past `--memory_limit_gib` resident or `--timeout` seconds."""
     command = [sys.executable, __file__, "--child", json.dumps(cell), "--checkpoint", str(args.checkpoint),
                "--steps", str(args.steps), "--warmup", str(args.warmup),
-               "--max_seq_length", str(args.max_seq_length)]
+               "--max_seq_length", str(args.max_seq_length), "--st_padding", args.st_padding]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     start, error = time.time(), None
     while process.poll() is None:
@@ -183,15 +214,16 @@ def run_cell(cell, args):
 
 
 def markdown(results):
-    lines = ["| objective | batch | library | GradCache | ms/step | peak RSS GiB | training memory GiB |",
-             "|---|---:|---|---|---:|---:|---:|"]
+    lines = ["| objective | batch | library | GradCache | ms/step | peak RSS GiB | steady peak RSS GiB | "
+             "steady training memory GiB |", "|---|---:|---|---|---:|---:|---:|---:|"]
     for r in results:
         cache = f"C={r['chunk']}" if r["chunk"] else "off"
         if "error" in r:
-            lines.append(f"| {r['objective']} | {r['batch']} | {r['library']} | {cache} | {r['error']} | | |")
+            lines.append(f"| {r['objective']} | {r['batch']} | {r['library']} | {cache} | {r['error']} | | | |")
             continue
         lines.append(f"| {r['objective']} | {r['batch']} | {r['library']} | {cache} | {r['ms_per_step']:.0f} | "
-                     f"{r['peak_gib']:.2f} | {r['peak_gib'] - r['resident_before_gib']:.2f} |")
+                     f"{r['peak_gib']:.2f} | {r['steady_peak_gib']:.2f} | "
+                     f"{r['steady_peak_gib'] - r['resident_before_gib']:.2f} |")
     return "\n".join(lines)
 
 
@@ -213,7 +245,8 @@ def ratios(results):
                                                                               chunk)
             if small and big:
                 out.append(f"{objective}: peak at batch {batches[-1]} with C={chunk} / peak at batch {batches[0]} "
-                           f"without = {big['peak_gib'] / small['peak_gib']:.2f}x")
+                           f"without = {big['peak_gib'] / small['peak_gib']:.2f}x (steady peaks "
+                           f"{big['steady_peak_gib'] / small['steady_peak_gib']:.2f}x)")
             for batch in batches:
                 plain, cached = find("tf_simcse", objective, batch, None), find("tf_simcse", objective, batch, chunk)
                 peer = find("sentence-transformers", objective, batch, chunk)
@@ -221,10 +254,11 @@ def ratios(results):
                     out.append(f"{objective} batch {batch}: GradCache time / one-pass time = "
                                f"{cached['ms_per_step'] / plain['ms_per_step']:.2f}x")
                 if cached and peer:
-                    ours, theirs = (r["peak_gib"] - r["resident_before_gib"] for r in (cached, peer))
+                    ours, theirs = (r["steady_peak_gib"] - r["resident_before_gib"] for r in (cached, peer))
                     out.append(f"{objective} batch {batch} C={chunk}: tf_simcse / sentence-transformers cached: "
                                f"time {cached['ms_per_step'] / peer['ms_per_step']:.2f}x, peak "
-                               f"{cached['peak_gib'] / peer['peak_gib']:.2f}x, training memory "
+                               f"{cached['peak_gib'] / peer['peak_gib']:.2f}x, steady peak "
+                               f"{cached['steady_peak_gib'] / peer['steady_peak_gib']:.2f}x, steady training memory "
                                f"{ours / max(theirs, 1e-9):.2f}x")
     return out
 
@@ -244,6 +278,9 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
     parser.add_argument("--memory_limit_gib", type=float, default=18.0,
                         help="stop a cell whose resident memory passes this (reported as not fitting)")
+    parser.add_argument("--st_padding", choices=("max_length", "longest"), default="max_length",
+                        help="sentence-transformers' batches: padded to max_seq_length as tf_simcse's (default), or "
+                             "each column to its longest text (its collator's own choice)")
     parser.add_argument("--output", type=pathlib.Path, help="write every figure here (JSON)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -288,8 +288,6 @@ class TfArm:
     def train(self, gate):
         import keras
 
-        arm = self
-
         class GateCallback(keras.callbacks.Callback):
             def __init__(self, facts):
                 super().__init__()

@@ -92,3 +92,19 @@ def test_serve_load_runs_every_server(shared_data, tmp_path):
     # Both servers embed with the same model (mean pooling, same weights).
     assert record["cosine_max_abs_difference"] < 1e-4
     assert "| tf_simcse | on | 3 |" in stdout and "| sentence-transformers | off | 1 |" in stdout
+
+
+def test_gradcache_benchmark_runs_every_cell(shared_data, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
+    output = tmp_path / "gradcache.json"
+    stdout = _run(["benchmarks/gradcache.py", "--checkpoint", FIXTURES / "tiny_bert", "--batch", 6, "--chunk", 4,
+                   "--objective", "sup", "--steps", 1, "--max_seq_length", 16, "--output", output])
+    results = json.loads(output.read_text())["results"]
+    assert [(r["library"], r["chunk"]) for r in results] == [
+        ("tf_simcse", None), ("tf_simcse", 4), ("sentence-transformers", None), ("sentence-transformers", 4)]
+    for r in results:
+        assert "error" not in r, r
+        assert len(r["step_times"]) == 2 and r["ms_per_step"] > 0
+        assert r["peak_gib"] >= r["steady_peak_gib"] > 0
+    assert "| sup | 6 | tf_simcse | C=4 |" in stdout
+    assert "sup batch 6: GradCache time / one-pass time = " in stdout

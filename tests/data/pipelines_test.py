@@ -303,7 +303,8 @@ def test_dynamic_padding_keeps_the_remainder_and_one_length_per_batch(triplets, 
 
 def test_bad_arguments_are_clear_errors():
     unsup = TrainingExamples(["a", "b", "c"])
-    identity = lambda strings: strings  # never called: the errors come first
+    def identity(strings):  # never called: the errors come first
+        return strings
     with pytest.raises(ValueError, match=r"objective 'sup' needs positive texts.*loaded for objective '\?'"):
         make_training_dataset(unsup, identity, objective="sup", batch_size=2)
     with pytest.raises(ValueError, match=r"start_batch must be in \[0, 1\]"):

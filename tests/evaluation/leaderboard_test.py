@@ -71,7 +71,7 @@ def test_two_models_one_markdown_table(tasks, single_reports, tmp_path, capsys):
     for row in rows:
         figures = single_reports[row[0]]["tasks"]
         # The model's own figures (two decimals; float32 rounding of two encode runs may differ in the last bit).
-        assert [float(v) for v in row[1:]] == pytest.approx([figures[l][k] for l, k in keys], abs=0.0051)
+        assert [float(v) for v in row[1:]] == pytest.approx([figures[label][k] for label, k in keys], abs=0.0051)
 
 
 def test_two_models_json_has_every_figure(tasks, single_reports, tmp_path):
