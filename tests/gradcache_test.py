@@ -66,15 +66,21 @@ CASES = {
     "pair_symmetric": dict(objective="pair", symmetric=True),
     "sup_anchors_apart": dict(objective="sup", encode_anchors_apart=True),
     "cosent": dict(objective="cosent"),
+    "online_contrastive": dict(objective="online_contrastive"),
+    "distill_projected": dict(objective="distill", teacher_dim=24),  # a trained projection outside the encoder
 }
 
 
 def _batch(options, rng, batch=BATCH):
     objective = options["objective"]
-    if objective == "cosent":
+    if objective in ("cosent", "online_contrastive"):
         pairs = simcse_batch("pair", batch, rng)
+        target = {"score": rng.uniform(0, 5, batch)} if objective == "cosent" else {"label": rng.integers(0, 2, batch)}
         return {"sentence1": pairs["anchor"], "sentence2": pairs["positive"],
-                "score": rng.uniform(0, 5, batch).astype("float32")}
+                **{k: v.astype("float32") for k, v in target.items()}}
+    if objective == "distill":
+        return {"anchor": simcse_batch("unsup", batch, rng)["anchor"],
+                "teacher": rng.normal(size=(batch, options["teacher_dim"])).astype("float32")}
     return simcse_batch(objective, batch, rng)
 
 
