@@ -3,7 +3,8 @@
 Usage: python multiworker_driver.py MODE OUTPUT_DIR WEIGHTS_NPZ TRAIN_FILE MODEL_DIR
   MODE "mirrored": one process, MirroredStrategy over 2 logical CPUs (the reference);
   MODE "multiworker": one worker of a MultiWorkerMirroredStrategy cluster given by TF_CONFIG (1 CPU device).
-Writes the final encoder weights to WEIGHTS_NPZ.
+Writes the final encoder weights to WEIGHTS_NPZ. Environment: STEPS (6), CHECKPOINT_STEPS (1),
+STEPS_PER_EXECUTION (1).
 """
 
 import os
@@ -42,7 +43,8 @@ def main(mode, output_dir, weights_file, train_file, model_dir):
         max_grad_norm=1.0,
         max_steps=int(os.environ.get("STEPS", "6")),
         eval_steps=100,
-        checkpoint_steps=1,
+        checkpoint_steps=int(os.environ.get("CHECKPOINT_STEPS", "1")),
+        steps_per_execution=int(os.environ.get("STEPS_PER_EXECUTION", "1")),
         dropout=0.1,
         seed=11,
         export=False,

@@ -36,7 +36,7 @@ def _env(**extra):
     return env
 
 
-def _start_workers(out, weights_dir, train_file):
+def _start_workers(out, weights_dir, train_file, **env):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
@@ -45,7 +45,7 @@ def _start_workers(out, weights_dir, train_file):
         command = [sys.executable, str(DRIVER), "multiworker", str(out), str(weights_dir / f"worker{index}.npz"),
                    str(train_file), str(FIXTURES / "tiny_bert")]
         log = open(weights_dir / f"worker{index}.log", "w")
-        processes.append(subprocess.Popen(command, env=_env(TF_CONFIG=tf_config), stdout=log, stderr=log))
+        processes.append(subprocess.Popen(command, env=_env(TF_CONFIG=tf_config, **env), stdout=log, stderr=log))
     return processes
 
 
@@ -108,3 +108,22 @@ def test_two_workers_train_like_two_local_devices_and_resume(shared_data, tmp_pa
     assert _max_diff(resumed, chief) == 0.0
     losses = json.loads(state.read_text())["losses"]
     assert [s for s, _ in losses] == [1, 2, 3, 4, 5, 6]
+
+
+def test_two_workers_with_two_steps_per_call_train_like_one_step_per_call(shared_data, tmp_path):
+    """steps_per_execution 2 under MultiWorkerMirroredStrategy (tf_simcse's unrolled calls: 2 + 2 + 1 steps) ends
+    with the weights of MirroredStrategy over 2 logical CPUs at 1 step per call."""
+    train_file = shared_data / "kornli" / "xnli.dev.ko.tsv"
+    reference = tmp_path / "reference.npz"
+    subprocess.run([sys.executable, str(DRIVER), "mirrored", str(tmp_path / "mirrored"), str(reference),
+                    str(train_file), str(FIXTURES / "tiny_bert")], env=_env(STEPS="5"), check=True,
+                   capture_output=True, timeout=900)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    _wait(_start_workers(tmp_path / "multi", logs, train_file, STEPS="5", CHECKPOINT_STEPS="2",
+                         STEPS_PER_EXECUTION="2"), logs)
+    diff = _max_diff(_weights(logs / "worker0.npz"), _weights(reference))
+    print(f"2 workers at 2 steps per call vs 2 local devices at 1: max |weight diff| {diff:.2e}")
+    assert diff < 1e-6
+    losses = json.loads((tmp_path / "multi" / "trainer_state.json").read_text())["losses"]
+    assert [s for s, _ in losses] == [2, 4, 5]  # the loss is read once per call: after steps 2, 4 and the tail 5
