@@ -45,7 +45,10 @@ def train_rows(train_tsv):
 
 
 def _rows(data):
-    return collections.Counter(zip(data.sentences1, data.sentences2, np.asarray(data.scores).tolist()))
+    """The (sentence1, sentence2, score) rows of `SentencePairs` (evaluation) or `PairExamples` (training)."""
+    first = getattr(data, "sentences1", None) or data.sentence1
+    second = getattr(data, "sentences2", None) or data.sentence2
+    return collections.Counter(zip(first, second, np.asarray(data.scores).tolist()))
 
 
 def test_the_bucket_is_the_documented_hash():
@@ -131,8 +134,7 @@ def test_training_data_with_the_complementary_slice_holds_exactly_the_other_rows
     evaluated = load_task_data(parse_task(f"korsts:train[:10%]={train_tsv}"))
     trained = load_scored_pairs(f"{train_tsv}[10%:]")
     assert len(trained) == 5749 - KEPT_IN_FIRST_TENTH
-    assert _rows(evaluated) + collections.Counter(zip(trained.sentence1, trained.sentence2,
-                                                      trained.scores.tolist())) == collections.Counter(train_rows)
+    assert _rows(evaluated) + _rows(trained) == collections.Counter(train_rows)
     assert not set(zip(evaluated.sentences1, evaluated.sentences2)) & set(zip(trained.sentence1, trained.sentence2))
     assert trained.report["sources"][0]["carve"]["rows_kept"] == 5749 - KEPT_IN_FIRST_TENTH
     assert trained.report["sources"][0]["spec"] == f"{train_tsv}[10%:]"
@@ -174,6 +176,21 @@ def test_data_specs_carry_the_slice():
     assert parse_data_spec("tfds:kornli/snli:train[:1000]").carve is None  # TFDS's own row-count slicing
     with pytest.raises(UserInputError, match="carve-out"):
         parse_data_spec("tfds:kornli/snli:train[:10%]+test")
+
+
+def test_training_selects_on_the_carve_out_it_does_not_train_on(train_tsv, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_cli.main([str(a) for a in [
+        "--objective", "cosent", "--model", TINY, "--pooler", "avg", "--batch_size", "16", "--max_steps", "2",
+        "--eval_steps", "2", "--checkpoint_steps", "2", "--export", "false", "--output_dir", out,
+        "--train_data", f"{train_tsv}[10%:]", "--eval_data", f"korsts:train[:10%]={train_tsv}",
+    ]]) == 0
+    report = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert report["selection_metric"] == "korsts:train[:10%]/cosine_spearman"
+    assert report["train_examples"] == 5749 - KEPT_IN_FIRST_TENTH
+    assert report["data_report"]["sources"][0]["carve"]["rows_kept"] == 5749 - KEPT_IN_FIRST_TENTH
+    assert report["carve_outs"]["korsts:train[:10%]"]["rows_kept"] == KEPT_IN_FIRST_TENTH
+    assert f"korsts:train[:10%]: carve-out keeps {KEPT_IN_FIRST_TENTH} of 5749 rows" in capsys.readouterr().err
 
 
 def _error_line(main, argv, capsys):
