@@ -9,9 +9,12 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import typing
 
 import yaml
+
+from tf_simcse.data import carve as carve_lib
 
 from tf_simcse.encoders.poolers import POOLERS
 from tf_simcse.objectives import DISTILL, OBJECTIVES, TARGET_OBJECTIVES
@@ -172,23 +175,95 @@ class TrainConfig:
             bad("max_grad_norm", f"must be > 0 (or null for no clipping), got {self.max_grad_norm}")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             bad("dropout", f"must be in [0, 1), got {self.dropout}")
-        selection = {_task_split(t) for t in self.eval_data}
+        selection = [(t, *_task_split(t, "eval_data")) for t in self.eval_data]
         for t in self.test_data:
-            if _task_split(t) in selection:
-                bad("test_data", f"{t!r} is also an eval_data split used to select the best checkpoint")
+            split, carve = _task_split(t, "test_data")
+            for e, e_split, e_carve in selection:
+                if split != e_split or not carve_lib.overlaps(carve, e_carve):
+                    continue
+                if carve == e_carve:
+                    bad("test_data", f"{t!r} is also an eval_data split used to select the best checkpoint")
+                bad("test_data", f"{t!r} shares rows with the eval_data split {e!r} used to select the best "
+                    f"checkpoint (carve-out {carve_lib.describe(carve)} and {carve_lib.describe(e_carve)} of "
+                    f"{split} overlap)")
+        _refuse_training_rows(self.train_data, "eval_data", self.eval_data)
+        _refuse_training_rows(self.train_data, "test_data", self.test_data)
         return self
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
 
-def _task_split(task):
-    """`korsts:dev=PATH` -> `korsts:dev` (the identity of a split, whatever file it is read from)."""
-    from tf_simcse.evaluation.tasks import DEFAULT_SPLITS
+def _task_split(task, option):
+    """`korsts:dev=PATH` -> `("korsts:dev", None)`, `korsts:train[:10%]=PATH` -> `("korsts:train", [:10%])`: the
+    identity of a split (whatever file it is read from) and the carve-out slice of it (None: all of it)."""
+    from tf_simcse.evaluation.tasks import split_task_text
 
-    spec = task.partition("=")[0]
-    name, _, split = spec.partition(":")
-    return f"{name.lower()}:{split or DEFAULT_SPLITS.get(name.lower(), 'dev')}"
+    name, split, carve, _ = split_task_text(str(task), what=f"config option {option!r}: {str(task)!r}")
+    return f"{name}:{split}", carve
+
+
+def _file_identity(path):
+    return path if "://" in path else os.path.realpath(path)
+
+
+def _training_sources(spec):
+    """`({source}, CarveSlice or None)` of a training data spec, without reading it: a source is `("file", real
+    path)` or `("tfds", name, config, split)` (versions dropped; TFDS row-count slices read as the whole split)."""
+    from tf_simcse.data import specs as specs_lib
+
+    text = str(spec)
+    if text.startswith(specs_lib.TFDS_PREFIX):
+        parsed = specs_lib._parse_tfds(text)
+        name = parsed.path_or_name.split(":")[0].lower()
+        config = (parsed.config or "").split(":")[0].lower() or None
+        parts = {re.sub(r"\[[^\]]*\]", "", part).strip() for part in parsed.split.split("+")}
+        return {("tfds", name, config, part) for part in parts}, parsed.carve
+    path, carve = specs_lib.split_file_spec(text)
+    return {("file", _file_identity(path))}, carve
+
+
+def _task_source(name, split, path):
+    """The source of an evaluation task's split, as `_training_sources` names them (None: not known)."""
+    from tf_simcse.evaluation.tasks import TFDS_NAMES
+
+    if path is not None:
+        return ("file", _file_identity(path))
+    if name not in TFDS_NAMES:
+        return None
+    tfds_name, _, config = TFDS_NAMES[name].partition("/")
+    return ("tfds", tfds_name, config or None, split)
+
+
+def _refuse_training_rows(train_data, option, tasks):
+    """Refuses an eval/test task that reads rows of the training data: the same file (or TFDS split), with
+    carve-out slices that overlap (no slice on one side is all of it). A file and a TFDS dataset prepared from
+    it are different sources here."""
+    from tf_simcse.errors import UserInputError
+    from tf_simcse.evaluation.tasks import split_task_text
+
+    training = []
+    for spec in train_data:
+        try:
+            training.append((spec, *_training_sources(spec)))
+        except carve_lib.CarveSliceError:
+            raise
+        except UserInputError:
+            continue  # a malformed spec otherwise: its loader says what is wrong
+    for task in tasks:
+        text = str(task)
+        name, split, carve, path = split_task_text(text, what=f"config option {option!r}: {text!r}")
+        source = _task_source(name, split, path)
+        for spec, sources, train_carve in training:
+            if source not in sources or not carve_lib.overlaps(carve, train_carve):
+                continue
+            where = "the same file" if source[0] == "file" else f"TFDS split {source[1]}:{split}"
+            raise UserInputError(
+                f"config options {option!r} and 'train_data': {text!r} reads rows the model trains on ({where}, "
+                f"{carve_lib.describe(carve)} here and {carve_lib.describe(train_carve)} in train_data {str(spec)!r}); "
+                "give the two complementary carve-out slices, e.g. train_data sts-train.tsv[10%:] with eval_data "
+                "korsts:train[:10%]=sts-train.tsv"
+            )
 
 
 FIELD_TYPES = {f.name: f for f in dataclasses.fields(TrainConfig)}

@@ -20,6 +20,13 @@ Tasks (repeat --task for several):
 SPLIT names the split (default dev; test for the English tasks); =PATH reads that split from a local copy of
 the upstream file (a folder for sts12 ... sts16). The English tasks normalize whitespace as SentEval does.
 
+A carve-out slice after the split, NAME:SPLIT[a%:b%][=PATH] (whole percentages, either bound optional:
+korsts:train[:10%], korsts:train[10%:], korsts:train[20%:30%]), evaluates only the rows whose bucket, the first
+8 bytes of sha256(sentence1 + TAB + sentence2) as a big-endian integer mod 100, is in [a, b): deterministic,
+whatever the row order, the same from =PATH or TFDS, and disjoint from training data given the complementary
+slice (tf_simcse.train --train_data sts-train.tsv[10%:]). Figures are labelled with the slice
+(korsts:train[:10%]/cosine_spearman); the rows kept are logged and in the JSON report's "data".
+
 Several models (repeat --model): each is evaluated on the same data and the figures are written as one
 table, the same columns for every model (the STS table per STS task, KLUE's Pearson/F1, the average precision of
 kornli / question_pair; --compact: cosine Spearman per STS task and their average). --output board.md writes that Markdown
@@ -48,7 +55,8 @@ def build_parser():
     )
     _cli.add_model_arguments(parser, several=True)
     parser.add_argument(
-        "--task", action="append", required=True, metavar="NAME[:SPLIT][=PATH]", help="a task to run (repeatable)"
+        "--task", action="append", required=True, metavar="NAME[:SPLIT][[a%:b%]][=PATH]",
+        help="a task to run (repeatable); [a%%:b%%] after the split: a carve-out slice of its rows (see above)"
     )
     parser.add_argument(
         "--output",
@@ -102,7 +110,7 @@ def main(argv=None):
         leaderboard_columns,
         leaderboard_rows,
     )
-    from tf_simcse.evaluation.tasks import SEMEVAL_YEARS, load_task_data, parse_task, run_task
+    from tf_simcse.evaluation.tasks import SEMEVAL_YEARS, carve_note, load_task_data, parse_task, run_task
 
     if args.output:
         _cli.check_output_file(args.output)
@@ -116,6 +124,8 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}")
     for task, task_data in data.items():
+        if task.carve is not None:
+            _cli.info(carve_note(task, task_data))
         if task.name == "question_pair":  # labelled pairs: say what was read and how it was labelled
             report = task_data.report
             _cli.info(

@@ -56,9 +56,13 @@ HELP = {
     "mlp_only_train": "with pooler cls: use the MLP head in training only (the paper's unsup setting)",
     "reset_mlp": "start the MLP head from a fresh normal(0.02) init as the official code does (else the checkpoint's pooler)",
     "dropout": "dropout rate of the encoder (default: the checkpoint's hidden_dropout_prob)",
-    "train_data": "training data spec, repeatable: tfds:NAME[/CONFIG]:SPLIT, a .txt file, a KorNLI-style TSV or a sent0,sent1[,hard_neg] CSV; pair objectives: scored or labelled pairs",
-    "eval_data": "dev task for evaluation and checkpoint selection, repeatable: NAME[:SPLIT][=PATH] as in tf_simcse.evaluate",
-    "test_data": "task reported once at the end with the best checkpoint, repeatable; must not be an eval_data split",
+    "train_data": "training data spec, repeatable: tfds:NAME[/CONFIG]:SPLIT, a .txt file, a KorNLI-style TSV or a sent0,sent1[,hard_neg] CSV; pair objectives: scored or labelled pairs. "
+                  "A trailing carve-out slice [a%:b%] keeps only the rows whose bucket, sha256(sentence1 TAB sentence2)[:8] "
+                  "big-endian mod 100, is in [a, b): sts-train.tsv[10%:], tfds:korsts:train[10%:]",
+    "eval_data": "dev task for evaluation and checkpoint selection, repeatable: NAME[:SPLIT][[a%:b%]][=PATH] as in tf_simcse.evaluate; "
+                 "select on a carve-out of the training file with the complementary slices: --train_data sts-train.tsv[10%:] "
+                 "--eval_data korsts:train[:10%]=sts-train.tsv (a task that shares rows with train_data is refused)",
+    "test_data": "task reported once at the end with the best checkpoint, repeatable; must not share rows with an eval_data split or train_data",
     "max_seq_length": "tokens per sentence incl. special tokens",
     "dedupe_in_batch": "keep repeated texts out of one batch (in-batch false negatives; supervised data)",
     "length_grouping": "batch texts of similar token length together (less padding, faster with dynamic shapes)",
@@ -142,7 +146,8 @@ def build_parser():
         elif field.name == "precision":
             kwargs["choices"] = PRECISIONS
         shown = default if default not in ("", [], None) else "-"
-        parser.add_argument(f"--{field.name}", help=f"{help_text} (default: {shown})", **kwargs)
+        help_text = f"{help_text} (default: {shown})".replace("%", "%%")  # argparse %-formats help
+        parser.add_argument(f"--{field.name}", help=help_text, **kwargs)
     return parser
 
 

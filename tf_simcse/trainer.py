@@ -193,7 +193,7 @@ class Trainer:
         from tf_simcse.objectives import DISTILL, pair_kind
         from tf_simcse.data.pipelines import steps_per_epoch
         from tf_simcse.encoders.encoder import Encoder
-        from tf_simcse.evaluation.tasks import load_task_data, parse_task
+        from tf_simcse.evaluation.tasks import carve_note, load_task_data, parse_task
         from tf_simcse.model import SimCSE
 
         c = self.config
@@ -261,6 +261,9 @@ class Trainer:
         self.eval_tasks = [parse_task(t) for t in c.eval_data]
         self.test_tasks = [parse_task(t) for t in c.test_data]
         self.task_data = {t: load_task_data(t) for t in self.eval_tasks + self.test_tasks}
+        for task, data in self.task_data.items():
+            if task.carve is not None:
+                _log(carve_note(task, data))
 
         with self.strategy.scope():
             self.encoder = Encoder.from_pretrained(
@@ -633,6 +636,9 @@ class Trainer:
             "evaluations": self.state["history"],
             "sts_training_data": self._sts_training_data(),
         }
+        carved = {t.label: d.report["carve"] for t, d in self.task_data.items() if t.carve is not None}
+        if carved:
+            report["carve_outs"] = carved  # the rows each carved eval / test task kept (tf_simcse.data.carve)
         if not self.is_chief:
             _log(f"done: {step} steps (worker; the chief writes the run's files)")
             return report

@@ -28,6 +28,11 @@ batch would be false negatives of each other.) On KorNLI's `xnli.dev.ko.tsv` + `
 `empty_sentence` (a blank line, or an empty/whitespace-only field that the objective uses), `bad_label` (an NLI
 label other than entailment/neutral/contradiction, such as SNLI's `-`). Structurally malformed rows (wrong number
 of fields, broken quoting, invalid UTF-8) are errors naming the file and line, never skipped silently.
+
+**Carve-out slices.** A spec ending with `[a%:b%]` (`nli.tsv[10%:]`, `tfds:NAME:SPLIT[:10%]`) reads only the rows
+of that slice (`tf_simcse.data.carve`: a line's bucket is that of its text; an NLI row's, of its premise and
+hypothesis, before grouping; a `sent0, sent1[, hard_neg]` row's or a TFDS triplet's, of its first two texts).
+The source's report says what was kept under `carve` (`slice`, `rows_kept`, `rows_carved_out`, `rows_total`).
 """
 
 import collections
@@ -91,14 +96,29 @@ class _Source:
         self.rows_read = 0
         self.skipped = collections.Counter()
         self.has_hard_negatives = True
+        self.carve = getattr(spec, "carve", None)
+        self.carve_seen = self.carve_kept = 0
+
+    def carves_out(self, *texts):
+        """Counts a row for the carve-out slice; True when the slice leaves it out."""
+        if self.carve is None:
+            return False
+        self.carve_seen += 1
+        if self.carve.keeps(*texts):
+            self.carve_kept += 1
+            return False
+        return True
 
     def as_dict(self):
-        return {
+        report = {
             "spec": str(self.spec),
             "format": self.format,
             "rows_read": self.rows_read,
             "rows_skipped": dict(sorted(self.skipped.items())),
         }
+        if self.carve is not None:
+            report["carve"] = self.carve.report(self.carve_kept, self.carve_seen)
+        return report
 
 
 def _blank(text):
@@ -258,6 +278,8 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
             records = _file_records(spec, source)
         for record in records:
             kind = record[0]
+            if source.carves_out(*record[1:3]):  # a line's text; the first two texts of a pair, NLI row or triplet
+                continue
             if kind == "text":
                 if objective != "unsup":
                     raise UserInputError(

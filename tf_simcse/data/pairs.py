@@ -25,6 +25,11 @@ evidently means "same"; pass `positive_label` explicitly to read such a file.
 **Skipped rows** are counted by reason in `report["rows_skipped"]` (and per source): `empty_sentence` (an empty
 or whitespace-only sentence), `empty_score`, `empty_label`. Structurally malformed rows (wrong number of fields,
 a score that is not a number, broken quoting, invalid UTF-8) are errors naming the file and line.
+
+**Carve-out slices.** A file or `tfds:` spec ending with `[a%:b%]` (`sts-train.tsv[10%:]`) reads only the pairs
+whose `sentence1 + "\t" + sentence2` hash falls in the slice (`tf_simcse.data.carve`, the rule of the evaluation
+tasks' `korsts:train[:10%]`, so `[10%:]` here and `[:10%]` there are complementary). The source's report says
+what was kept under `carve`. Labels are judged (see **Labels**) on every row of the file, kept or not.
 """
 
 import collections
@@ -156,12 +161,9 @@ def detect_pair_format(path, *, label_column=None, sentence_columns=None, tfds_d
         FileNotFoundError: the file does not exist.
         ValueError: a directory, a first line that is not UTF-8, or a `tfds:` dataset that is not prepared.
     """
+    path, _ = _without_carve(path)
     if isinstance(path, specs_lib.DataSpec):
-        path = str(path)
-    path = os.fspath(path)
-    if path.startswith(specs_lib.TFDS_PREFIX):
-        spec = specs_lib.parse_data_spec(path)
-        _, features = _tfds_features(spec, tfds_data_dir)
+        _, features = _tfds_features(path, tfds_data_dir)
         return SCORED if all(k in features for k in (*SENTENCE_COLUMNS[0], SCORE_COLUMN)) else None
     specs_lib._read_first_line(path)  # existence, directory and UTF-8 checks, with their errors
     if _is_klue_sts_json(path):
@@ -177,14 +179,39 @@ class _Source:
         self.format = fmt
         self.rows_read = 0
         self.skipped = collections.Counter()
+        self.carve = None
+        self.carve_seen = self.carve_kept = 0
+
+    def carves_out(self, s1, s2):
+        """Counts a pair for the carve-out slice; True when the slice leaves it out."""
+        if self.carve is None:
+            return False
+        self.carve_seen += 1
+        if self.carve.keeps(s1, s2):
+            self.carve_kept += 1
+            return False
+        return True
 
     def as_dict(self):
-        return {
+        report = {
             "spec": str(self.spec),
             "format": self.format,
             "rows_read": self.rows_read,
             "rows_skipped": dict(sorted(self.skipped.items())),
         }
+        if self.carve is not None:
+            report["carve"] = self.carve.report(self.carve_kept, self.carve_seen)
+        return report
+
+
+def _without_carve(spec):
+    """`(what to read, CarveSlice or None)`: a file path, or a `tfds:` `DataSpec` without its slice."""
+    if isinstance(spec, specs_lib.DataSpec):
+        base = dataclasses.replace(spec, carve=None)
+        return (base if spec.kind == "tfds" else spec.path_or_name), spec.carve
+    if str(spec).startswith(specs_lib.TFDS_PREFIX):
+        return _without_carve(specs_lib.parse_data_spec(spec))
+    return specs_lib.split_file_spec(os.fspath(spec))
 
 
 def _csv_rows(path, delimiter):
@@ -228,11 +255,10 @@ def _as_specs(specs):
 
 
 def _scored_records(spec, source, data_dir):
-    """Yields `(where, sentence1, sentence2, score text or float)`."""
-    if isinstance(spec, specs_lib.DataSpec) or str(spec).startswith(specs_lib.TFDS_PREFIX):
+    """Yields `(where, sentence1, sentence2, score text or float)` of a path or a `tfds:` `DataSpec` (no slice)."""
+    if isinstance(spec, specs_lib.DataSpec):
         import tensorflow_datasets as tfds
 
-        spec = specs_lib.parse_data_spec(spec)
         builder, features = _tfds_features(spec, data_dir)
         if not all(k in features for k in (*SENTENCE_COLUMNS[0], SCORE_COLUMN)):
             raise UserInputError(
@@ -286,13 +312,16 @@ def load_scored_pairs(specs, *, tfds_data_dir=None):
     for spec in _as_specs(specs):
         source = _Source(spec, SCORED)
         sources.append(source)
-        for where, s1, s2, score in _scored_records(spec, source, tfds_data_dir):
+        base, source.carve = _without_carve(spec)
+        for where, s1, s2, score in _scored_records(base, source, tfds_data_dir):
             source.rows_read += 1
             if isinstance(score, str):
                 if _blank(score):
                     source.skipped["empty_score"] += 1
                     continue
-                score = readers._parse_score(score.strip(), spec, where)
+                score = readers._parse_score(score.strip(), base, where)
+            if source.carves_out(s1, s2):
+                continue
             if _blank(s1) or _blank(s2):
                 source.skipped["empty_sentence"] += 1
                 continue
@@ -330,9 +359,10 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
     negative = None
     sentence1, sentence2, labels, sources = [], [], [], []
     identical = collections.Counter()
-    for spec in _as_specs(specs):
-        if isinstance(spec, specs_lib.DataSpec) or str(spec).startswith(specs_lib.TFDS_PREFIX):
-            raise UserInputError(f"data spec {spec}: labelled pairs are read from TSV/CSV files, not TFDS")
+    for given in _as_specs(specs):
+        if isinstance(given, specs_lib.DataSpec) or str(given).startswith(specs_lib.TFDS_PREFIX):
+            raise UserInputError(f"data spec {given}: labelled pairs are read from TSV/CSV files, not TFDS")
+        spec, carve = _without_carve(given)
         layout = _header_layout(spec, label_column, sentence_columns, want=LABELLED)
         if layout is None:
             known = sentence_columns and [tuple(sentence_columns)] or SENTENCE_COLUMNS
@@ -343,7 +373,8 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
                 f"and a label column ({labels_wanted}); first line: {specs_lib._read_first_line(spec)[:120]!r}"
             )
         _, delimiter, (c1, c2), column = layout
-        source = _Source(spec, "labelled_tsv" if delimiter == "\t" else "labelled_csv")
+        source = _Source(given, "labelled_tsv" if delimiter == "\t" else "labelled_csv")
+        source.carve = carve
         sources.append(source)
         file_identical = collections.Counter()
         for where, row in _table_rows(spec, delimiter, (c1, c2, column)):
@@ -368,6 +399,8 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
             label = int(value == positive)
             if s1.strip() == s2.strip():
                 file_identical["same" if label else "different"] += 1
+            if source.carves_out(s1, s2):
+                continue
             sentence1.append(s1)
             sentence2.append(s2)
             labels.append(label)

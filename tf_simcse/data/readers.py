@@ -41,6 +41,7 @@ class SentencePairs:
         scores: float64 `[n]` gold similarity (KorSTS `score`, KLUE-STS `real-label`; 0-5 scale).
         binary_labels: int64 `[n]` KLUE-STS `binary-label` (1 = similar), or None when the file has none.
         source: the path the pairs were read from.
+        report: what a carve-out slice kept (`{"carve": ...}`, `tf_simcse.data.carve`), or None.
     """
 
     sentences1: list
@@ -48,6 +49,7 @@ class SentencePairs:
     scores: np.ndarray
     binary_labels: np.ndarray | None = None
     source: str = ""
+    report: dict | None = None
 
     def __len__(self):
         return len(self.sentences1)
@@ -63,6 +65,7 @@ class NLIExamples:
         skipped: rows dropped because their label is not one of the three classes (SNLI's `-`, no annotator
             majority).
         source: the path the examples were read from.
+        report: what a carve-out slice kept (`{"carve": ...}`, `tf_simcse.data.carve`), or None.
     """
 
     premises: list
@@ -70,6 +73,7 @@ class NLIExamples:
     labels: list
     skipped: int = 0
     source: str = ""
+    report: dict | None = None
 
     def __len__(self):
         return len(self.premises)

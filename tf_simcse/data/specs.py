@@ -2,9 +2,9 @@
 
 A spec is either
 
-* `tfds:NAME[/CONFIG]:SPLIT` — a TensorFlow Datasets dataset (the split may use TFDS slicing, `train[:10%]`, and
-  the name may carry a TFDS version, `NAME/CONFIG:1.0.0`: the split is what follows the last `:` outside
-  brackets); or
+* `tfds:NAME[/CONFIG]:SPLIT` — a TensorFlow Datasets dataset (the split may use TFDS's row-count slicing,
+  `train[:1000]`, and the name may carry a TFDS version, `NAME/CONFIG:1.0.0`: the split is what follows the last
+  `:` outside brackets); or
 * a local (or `gs://`) file, whose format is recognised from its extension and its first line:
 
 * `text`: extension `.txt`; one sentence per line.
@@ -15,6 +15,10 @@ A spec is either
 * `pairs_tsv`: the same columns, tab-separated (quoted like CSV).
 
 Anything else is an error naming the file, its first line and the formats above.
+
+Either form may end with a carve-out slice, `[a%:b%]` (`sts-train.tsv[10%:]`, `tfds:korsts:train[10%:]`): only the
+rows whose content hash falls in the slice are read (`tf_simcse.data.carve`, the same rule as the evaluation
+tasks' `korsts:train[:10%]`). A `%` slice of a TFDS split is always a carve-out, never TFDS's positional slicing.
 """
 
 import csv
@@ -22,6 +26,7 @@ import dataclasses
 import io
 import os
 
+from tf_simcse.data import carve as carve_lib
 from tf_simcse.errors import UserInputError
 
 TFDS_PREFIX = "tfds:"
@@ -39,7 +44,7 @@ HARD_NEGATIVE_COLUMN = "hard_neg"
 _EXPECTED = (
     "a .txt file (one sentence per line), a TSV with a header holding sentence1, sentence2 and gold_label "
     "(KorNLI style), or a CSV/TSV with a header holding sent0, sent1[, hard_neg] (nli_for_simcse.csv style), "
-    "or tfds:NAME[/CONFIG]:SPLIT"
+    "or tfds:NAME[/CONFIG]:SPLIT; either may end with a carve-out slice [a%:b%]"
 )
 
 
@@ -53,6 +58,7 @@ class DataSpec:
         config: the TFDS builder config (possibly with a `:VERSION` suffix), or None.
         split: the TFDS split (slicing allowed), or None for files.
         format: one of `FILE_FORMATS` for files, None for TFDS (the features decide).
+        carve: the carve-out slice (`tf_simcse.data.carve.CarveSlice`) of the rows to read, or None for all.
     """
 
     kind: str
@@ -60,6 +66,7 @@ class DataSpec:
     config: str | None = None
     split: str | None = None
     format: str | None = None
+    carve: carve_lib.CarveSlice | None = None
 
     def __post_init__(self):
         if self.kind not in ("tfds", "file"):
@@ -73,9 +80,10 @@ class DataSpec:
         return self.path_or_name if self.config is None else f"{self.path_or_name}/{self.config}"
 
     def __str__(self):
+        suffix = "" if self.carve is None else str(self.carve)
         if self.kind == "tfds":
-            return f"{TFDS_PREFIX}{self.tfds_name}:{self.split}"
-        return self.path_or_name
+            return f"{TFDS_PREFIX}{self.tfds_name}:{self.split}{suffix}"
+        return self.path_or_name + suffix
 
 
 def parse_data_spec(spec):
@@ -96,7 +104,13 @@ def parse_data_spec(spec):
         raise UserInputError(f"a data spec must be a non-empty string, got {spec!r}; expected {_EXPECTED}")
     if spec.startswith(TFDS_PREFIX):
         return _parse_tfds(spec)
-    return DataSpec(kind="file", path_or_name=spec, format=detect_file_format(spec))
+    path, carve = split_file_spec(spec)
+    return DataSpec(kind="file", path_or_name=path, format=detect_file_format(path), carve=carve)
+
+
+def split_file_spec(spec):
+    """`PATH[a%:b%]` -> `(PATH, CarveSlice)`; a path without a slice -> `(path, None)`."""
+    return carve_lib.split_suffix(spec, f"data spec {spec!r}", mode="file")
 
 
 def _parse_tfds(spec):
@@ -115,10 +129,17 @@ def _parse_tfds(spec):
             f"data spec {spec!r}: expected tfds:NAME[/CONFIG]:SPLIT (e.g. tfds:kornli/xnli:validation)"
         )
     name, split = rest[:cut], rest[cut + 1 :]
+    split, carve = carve_lib.split_suffix(split, f"data spec {spec!r}", mode="tfds")
+    if "%" in split or not split:
+        raise carve_lib.CarveSliceError(
+            f"data spec {spec!r}: a % slice of a TFDS split is a carve-out (rows chosen by content hash), given "
+            "once at the end of one split: tfds:NAME[/CONFIG]:SPLIT[a%:b%]; TFDS's positional slices take row "
+            "counts (train[:1000])"
+        )
     name, _, config = name.partition("/")
     if not name or (config == "" and "/" in rest[:cut]) or "/" in config:
         raise UserInputError(f"data spec {spec!r}: expected tfds:NAME[/CONFIG]:SPLIT with a non-empty NAME and CONFIG")
-    return DataSpec(kind="tfds", path_or_name=name, config=config or None, split=split)
+    return DataSpec(kind="tfds", path_or_name=name, config=config or None, split=split, carve=carve)
 
 
 def _read_first_line(path):

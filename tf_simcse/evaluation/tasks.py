@@ -1,4 +1,4 @@
-"""Evaluation tasks: `NAME[:SPLIT][=PATH]` -> data -> `Encoder.encode` -> metrics.
+"""Evaluation tasks: `NAME[:SPLIT][[a%:b%]][=PATH]` -> data -> `Encoder.encode` -> metrics.
 
 | task        | data (upstream format)                  | figures                                                   |
 |-------------|-----------------------------------------|-----------------------------------------------------------|
@@ -23,6 +23,14 @@ gold score are skipped and counted (`num_unscored`); each subset found also gets
 `<subset>/cosine_pearson`, `<subset>/num_pairs` and `<subset>/num_unscored`. SentEval subsets missing from the
 folder (2012's MSRvid in the brmson/dataset-sts mirror) are listed in the data's `report`.
 
+**Carve-out slices.** `NAME:SPLIT[a%:b%][=PATH]` (`korsts:train[:10%]=sts-train.tsv`) evaluates only the rows of
+the split whose content hash falls in the slice (`tf_simcse.data.carve`: bucket = the first 8 bytes of
+sha256(sentence1 + "\t" + sentence2), big-endian, mod 100; `[a%:b%]` keeps `a <= bucket < b`), whether the split
+is read from PATH or from TFDS; training data with the complementary slice (`--train_data sts-train.tsv[10%:]`)
+holds exactly the other rows. The slice is part of the task's label (`korsts:train[:10%]`, so its figures are
+`korsts:train[:10%]/cosine_spearman`), and the data's `report["carve"]` gives the rows kept and carved out.
+`sts12` ... `sts16` take no slice.
+
 Each task embeds every distinct sentence of the split once, with the encoder's single encode path.
 """
 
@@ -31,6 +39,7 @@ import dataclasses
 import numpy as np
 
 from tf_simcse import fileio
+from tf_simcse.data import carve as carve_lib
 from tf_simcse.data import english_sts, readers
 from tf_simcse.errors import UserInputError
 from tf_simcse.evaluation.classification import binary_classification_metrics
@@ -54,30 +63,51 @@ class TaskSpec:
     name: str
     split: str
     path: str | None = None
+    carve: carve_lib.CarveSlice | None = None  # a carve-out slice of the split (tf_simcse.data.carve)
 
     @property
     def label(self):
-        return f"{self.name}:{self.split}"
+        return f"{self.name}:{self.split}{'' if self.carve is None else self.carve}"
 
 
-def parse_task(text):
-    """Parses `NAME[:SPLIT][=PATH]`, e.g. `korsts:dev=../shared/data/korsts/sts-dev.tsv` or `sts12=DIR`."""
+def split_task_text(text, what=None):
+    """`NAME[:SPLIT][[a%:b%]][=PATH]` -> `(name, split, CarveSlice or None, path or None)`, without reading files.
+
+    The name is lower-cased and checked, the split defaulted (`DEFAULT_SPLITS`), the slice parsed; `what` names
+    the option in errors (default `--task 'TEXT'`).
+    """
+    what = what or f"--task {text!r}"
     spec, _, path = text.partition("=")
+    spec, carve = carve_lib.split_suffix(spec.rstrip(), what, mode="task")
     name, _, split = spec.partition(":")
     name = name.strip().lower()
     if name not in TASKS:
-        raise UserInputError(f"--task {text!r}: unknown task {name!r}; choose one of {', '.join(TASKS)}.")
+        raise UserInputError(f"{what}: unknown task {name!r}; choose one of {', '.join(TASKS)}.")
+    split = split.strip() or DEFAULT_SPLITS[name]
+    if any(c in split for c in "[]%"):
+        raise UserInputError(
+            f"{what}: bad split {split!r}: a carve-out slice goes once at the end of the split, "
+            "NAME:SPLIT[a%:b%][=PATH] (e.g. korsts:train[:10%])"
+        )
+    if carve is not None and name in SEMEVAL_YEARS:
+        raise UserInputError(f"{what}: {name} takes no carve-out slice (its figure is SentEval's, over every pair)")
+    return name, split, carve, path or None
+
+
+def parse_task(text):
+    """Parses `NAME[:SPLIT][[a%:b%]][=PATH]`, e.g. `korsts:dev=../shared/data/korsts/sts-dev.tsv`, `sts12=DIR` or
+    `korsts:train[:10%]=sts-train.tsv` (a carve-out slice, see the module docstring)."""
+    name, split, carve, path = split_task_text(text)
     if "=" in text and not path:
         raise UserInputError(f"--task {text!r}: '=' must be followed by the path of the upstream file.")
     if path and not fileio.exists(path):
         raise FileNotFoundError(f"--task {text!r}: file {path} does not exist.")
-    split = split.strip() or DEFAULT_SPLITS[name]
     if name in SEMEVAL_YEARS:
         if split != "test":
             raise ValueError(f"--task {text!r}: {name} has one split, test (got {split!r}).")
         if path and not fileio.isdir(path):
             raise ValueError(f"--task {text!r}: {name}=PATH takes the folder of the year's files, not a file.")
-    return TaskSpec(name=name, split=split, path=path or None)
+    return TaskSpec(name=name, split=split, path=path or None, carve=carve)
 
 
 # The TFDS dataset (tfds_builders/) that serves each task when no local file is given.
@@ -92,7 +122,52 @@ TFDS_NAMES = {
 
 
 def load_task_data(task, tfds_data_dir=None):
-    """Reads the task's split from its local upstream file, or without a path from the prepared TFDS dataset."""
+    """Reads the task's split from its local upstream file, or without a path from the prepared TFDS dataset;
+    with a carve-out slice, only the rows of the slice (see the module docstring)."""
+    data = _load_split(task, tfds_data_dir)
+    return data if task.carve is None else _carve(task, data)
+
+
+def _carve(task, data):
+    """The rows of `data` in `task.carve`, with `report["carve"]` saying how many were kept."""
+    carve = task.carve
+    if isinstance(data, readers.SentencePairs):
+        first, second = data.sentences1, data.sentences2
+    elif isinstance(data, readers.NLIExamples):
+        first, second = data.premises, data.hypotheses
+    else:  # question_pair: PairExamples (tf_simcse.data.pairs)
+        first, second = data.sentence1, data.sentence2
+    keep = np.flatnonzero(carve.keep_mask(first, second))
+    if not len(keep):
+        raise UserInputError(f"--task {task.label}: the carve-out slice {carve} keeps none of the {len(first)} rows")
+    note = carve.report(len(keep), len(first))
+
+    def take(values):
+        return [values[i] for i in keep]
+
+    if isinstance(data, readers.SentencePairs):
+        binary = None if data.binary_labels is None else data.binary_labels[keep]
+        return readers.SentencePairs(take(first), take(second), data.scores[keep], binary, source=data.source,
+                                     report={"carve": note})
+    if isinstance(data, readers.NLIExamples):
+        return readers.NLIExamples(take(first), take(second), take(data.labels), skipped=data.skipped,
+                                   source=data.source, report={"carve": note})
+    labels = data.labels[keep]
+    report = {**data.report, "pairs": len(keep), "positives": int(labels.sum()),
+              "negatives": int(len(labels) - labels.sum()), "carve": note}
+    return type(data)(take(first), take(second), labels=labels, report=report)
+
+
+def carve_note(task, data):
+    """The log line of a carved task (`korsts:train[:10%]: carve-out keeps 585 of 5749 rows ...`), else None."""
+    note = (getattr(data, "report", None) or {}).get("carve") if task.carve is not None else None
+    if note is None:
+        return None
+    return (f"{task.label}: carve-out keeps {note['rows_kept']} of {note['rows_total']} rows (buckets "
+            f"{task.carve.start} <= sha256(sentence1 TAB sentence2)[:8] mod 100 < {task.carve.stop})")
+
+
+def _load_split(task, tfds_data_dir):
     if task.path is not None:
         if task.name in SEMEVAL_YEARS:
             return english_sts.read_semeval_sts(task.path, SEMEVAL_YEARS[task.name])
