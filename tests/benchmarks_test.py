@@ -105,6 +105,7 @@ def test_gradcache_benchmark_runs_every_cell(shared_data, tmp_path):
     for r in results:
         assert "error" not in r, r
         assert len(r["step_times"]) == 2 and r["ms_per_step"] > 0
-        assert r["peak_gib"] >= r["steady_peak_gib"] > 0
+        # ru_maxrss and VmHWM are counted apart by the kernel and can differ by a few pages.
+        assert r["peak_gib"] >= 0.99 * r["steady_peak_gib"] > 0
     assert "| sup | 6 | tf_simcse | C=4 |" in stdout
     assert "sup batch 6: GradCache time / one-pass time = " in stdout
