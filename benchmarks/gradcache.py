@@ -41,12 +41,16 @@ KORNLI = [DATA_DIR / "kornli" / "xnli.dev.ko.tsv", DATA_DIR / "kornli" / "xnli.t
 LIBRARIES = ("tf_simcse", "sentence-transformers")
 
 
-def resident_gib():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 2**20
-    return float("nan")
+def status_gib(field, pid="self"):
+    """A memory line of /proc/PID/status (VmRSS: resident now, VmHWM: its peak) in GiB; 0 once PID is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 0.0
 
 
 def peak_gib():
@@ -54,16 +58,8 @@ def peak_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def steady_peak_gib():
-    """The peak resident memory since `reset_steady_peak` (the kernel's VmHWM)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**20
-    return float("nan")
-
-
 def reset_steady_peak():
+    """Restarts VmHWM from the current resident size (the steady peak then covers the timed steps only)."""
     with open("/proc/self/clear_refs", "w") as refs:  # "5" resets VmHWM to the current resident size
         refs.write("5")
 
@@ -114,7 +110,7 @@ def run_tf_simcse(cell, args, examples):
             if len(times) == args.warmup:
                 reset_steady_peak()
 
-    before = resident_gib()
+    before = status_gib("VmRSS")
     model.fit(dataset, epochs=1, steps_per_epoch=total, verbose=0, callbacks=[Clock()])
     return times, before
 
@@ -146,7 +142,7 @@ def run_sentence_transformers(cell, args, examples):
     rng = __import__("numpy").random.default_rng(0)
     order = rng.permutation(len(examples))
     times = []
-    before = resident_gib()
+    before = status_gib("VmRSS")
     for step in range(args.warmup + args.steps):
         start = time.perf_counter()
         rows = [order[(step * cell["batch"] + i) % len(order)] for i in range(cell["batch"])]
@@ -172,19 +168,8 @@ def child(cell, args):
     times, before = run(cell, args, examples)
     timed = times[args.warmup:]
     print("RESULT " + json.dumps(dict(cell, ms_per_step=1000 * sum(timed) / len(timed), step_times=times,
-                                      peak_gib=peak_gib(), steady_peak_gib=steady_peak_gib(),
+                                      peak_gib=peak_gib(), steady_peak_gib=status_gib("VmHWM"),
                                       resident_before_gib=before, examples=len(examples))))
-
-
-def _resident_of(pid):
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return 0.0
 
 
 def run_cell(cell, args):
@@ -195,7 +180,7 @@ def run_cell(cell, args):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     start, error = time.time(), None
     while process.poll() is None:
-        if _resident_of(process.pid) > args.memory_limit_gib:
+        if status_gib("VmRSS", process.pid) > args.memory_limit_gib:
             error = f"over {args.memory_limit_gib:g} GiB"
         elif time.time() - start > args.timeout:
             error = f"over {args.timeout:g} s"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from cli_errors_test import _error_line
 from tests.conftest import FIXTURES
 from tf_simcse import evaluate as evaluate_cli
 from tf_simcse import train as train_cli
@@ -191,15 +192,6 @@ def test_training_selects_on_the_carve_out_it_does_not_train_on(train_tsv, tmp_p
     assert report["data_report"]["sources"][0]["carve"]["rows_kept"] == 5749 - KEPT_IN_FIRST_TENTH
     assert report["carve_outs"]["korsts:train[:10%]"]["rows_kept"] == KEPT_IN_FIRST_TENTH
     assert f"korsts:train[:10%]: carve-out keeps {KEPT_IN_FIRST_TENTH} of 5749 rows" in capsys.readouterr().err
-
-
-def _error_line(main, argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in argv])
-    message = exit_info.value.code
-    assert isinstance(message, str) and message.startswith("error: ") and "\n" not in message, message
-    assert "Traceback" not in capsys.readouterr().err
-    return message
 
 
 def test_overlapping_selection_or_test_splits_are_one_error_line(train_tsv, tmp_path, capsys, monkeypatch):
