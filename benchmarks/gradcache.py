@@ -66,6 +66,7 @@ def reset_steady_peak():
 
 def run_tf_simcse(cell, args, examples):
     import keras
+    import tensorflow as tf
 
     from tf_simcse.data.pipelines import make_training_dataset
     from tf_simcse.distribute import make_optimizer
@@ -91,8 +92,6 @@ def run_tf_simcse(cell, args, examples):
                                         batch_size=cell["batch"], seed=0, epoch=epoch)
             epoch += 1
 
-    import tensorflow as tf
-
     generator = epochs()
     dataset = next(generator)
     for _ in range(-(-total * cell["batch"] // len(examples))):
@@ -116,6 +115,7 @@ def run_tf_simcse(cell, args, examples):
 
 
 def run_sentence_transformers(cell, args, examples):
+    import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import losses
@@ -139,7 +139,7 @@ def run_sentence_transformers(cell, args, examples):
         return {k: torch.nn.functional.pad(v, (0, extra)) if torch.is_tensor(v) and v.dim() == 2 else v
                 for k, v in features.items()}
 
-    rng = __import__("numpy").random.default_rng(0)
+    rng = np.random.default_rng(0)
     order = rng.permutation(len(examples))
     times = []
     before = status_gib("VmRSS")

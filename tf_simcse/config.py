@@ -15,7 +15,6 @@ import typing
 import yaml
 
 from tf_simcse.data import carve as carve_lib
-
 from tf_simcse.encoders.poolers import POOLERS
 from tf_simcse.objectives import DISTILL, OBJECTIVES, TARGET_OBJECTIVES
 

@@ -24,8 +24,9 @@ import tensorflow as tf
 from tf_simcse import replicas
 
 
-def _chunked(inputs, chunk_size):
-    """`(chunks, num_chunks, rows)`: packed `inputs` [rows, len] as [num_chunks, chunk_size, len]."""
+def chunked(inputs, chunk_size):
+    """`(chunks, num_chunks, rows)`: packed `inputs` [rows, len] as [num_chunks, chunk_size, len], the input of
+    `embed` and `backward` (computed once per encoder pass, used by both)."""
     static_rows = inputs["input_word_ids"].shape[0]
     rows = static_rows if static_rows is not None else tf.shape(inputs["input_word_ids"])[0]
     num_chunks = (rows + chunk_size - 1) // chunk_size
@@ -48,9 +49,10 @@ def _loop(num_chunks, body, state):
     return state
 
 
-def embed(encoder, inputs, chunk_size):
-    """The float32 [rows, dim] training embeddings of packed `inputs`, encoded `chunk_size` rows at a time."""
-    chunks, num_chunks, rows = _chunked(inputs, chunk_size)
+def embed(encoder, chunked_inputs):
+    """The float32 [rows, dim] training embeddings of `chunked(inputs, chunk_size)`, a chunk at a time."""
+    chunks, num_chunks, rows = chunked_inputs
+    chunk_size = chunks["input_word_ids"].shape[1]
 
     def body(i, array):
         with replicas.dropout_rows(i * chunk_size):
@@ -62,12 +64,13 @@ def embed(encoder, inputs, chunk_size):
     return tf.reshape(stacked, [-1, encoder.hidden_dim])[:rows]
 
 
-def backward(encoder, inputs, upstream, chunk_size, variables):
-    """d/d`variables` of sum(embeddings(`inputs`) * `upstream`), encoding `chunk_size` rows at a time.
+def backward(encoder, chunked_inputs, upstream, variables):
+    """d/d`variables` of sum(embeddings(inputs) * `upstream`), for `chunked(inputs, chunk_size)`, a chunk at a time.
 
     Returns one gradient per variable (dense), None for a variable the embeddings do not depend on.
     """
-    chunks, num_chunks, rows = _chunked(inputs, chunk_size)
+    chunks, num_chunks, rows = chunked_inputs
+    chunk_size = chunks["input_word_ids"].shape[1]
     upstream = tf.cast(upstream, tf.float32)
     upstream = tf.pad(upstream, [[0, num_chunks * chunk_size - rows], [0, 0]])
     upstream = tf.reshape(upstream, [num_chunks, chunk_size, encoder.hidden_dim])

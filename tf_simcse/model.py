@@ -516,10 +516,11 @@ class SimCSE(keras.Model):
         others = [v for v in trainable if id(v) not in in_encoder]  # e.g. the distillation projection
         with replicas.dropout_seeds(seed):
             passes = self._passes(batch)
+            chunked = [gradcache.chunked(views, chunk) for views, _, _ in passes]
             outputs = []
-            for views, _, index in passes:
+            for (_, _, index), inputs in zip(passes, chunked):
                 with self._pass_scope(index):
-                    outputs.append(gradcache.embed(self.encoder, views, chunk))
+                    outputs.append(gradcache.embed(self.encoder, inputs))
             with tf.GradientTape() as tape:
                 tape.watch(outputs)
                 share, stats = self._replica_loss(batch, training=True, embeddings=self._named(passes, outputs))
@@ -529,9 +530,9 @@ class SimCSE(keras.Model):
             grads = tape.gradient(scaled, outputs + others)
             upstream, other_grads = grads[: len(outputs)], grads[len(outputs):]
             encoder_grads = [None] * len(encoder_vars)
-            for (views, _, index), up in zip(passes, upstream):
+            for (_, _, index), inputs, up in zip(passes, chunked, upstream):
                 with self._pass_scope(index):
-                    pass_grads = gradcache.backward(self.encoder, views, up, chunk, encoder_vars)
+                    pass_grads = gradcache.backward(self.encoder, inputs, up, encoder_vars)
                 encoder_grads = [b if a is None else (a if b is None else a + b)
                                  for a, b in zip(encoder_grads, pass_grads)]
         by_id = dict(zip(map(id, encoder_vars), encoder_grads))

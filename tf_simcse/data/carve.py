@@ -76,6 +76,28 @@ class CarveSlice:
 FULL = CarveSlice()
 
 
+class CarveCount:
+    """A source's carve-out slice (or None) and the rows it kept while the source was read."""
+
+    def __init__(self, carve=None):
+        self.carve = carve
+        self.seen = self.kept = 0
+
+    def carves_out(self, *texts):
+        """Counts a row; True when the slice leaves it out (never without a slice)."""
+        if self.carve is None:
+            return False
+        self.seen += 1
+        if self.carve.keeps(*texts):
+            self.kept += 1
+            return False
+        return True
+
+    def report(self):
+        """`CarveSlice.report` of the rows counted so far; None without a slice."""
+        return None if self.carve is None else self.carve.report(self.kept, self.seen)
+
+
 def overlaps(a, b):
     """Whether two slices (None: the whole split) share a bucket."""
     return (a or FULL).overlaps(b)

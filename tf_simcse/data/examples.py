@@ -42,6 +42,7 @@ import io
 import os
 
 from tf_simcse.data import readers
+from tf_simcse.data import carve as carve_lib
 from tf_simcse.data import specs as specs_lib
 from tf_simcse.errors import UserInputError
 
@@ -96,18 +97,7 @@ class _Source:
         self.rows_read = 0
         self.skipped = collections.Counter()
         self.has_hard_negatives = True
-        self.carve = getattr(spec, "carve", None)
-        self.carve_seen = self.carve_kept = 0
-
-    def carves_out(self, *texts):
-        """Counts a row for the carve-out slice; True when the slice leaves it out."""
-        if self.carve is None:
-            return False
-        self.carve_seen += 1
-        if self.carve.keeps(*texts):
-            self.carve_kept += 1
-            return False
-        return True
+        self.carving = carve_lib.CarveCount(getattr(spec, "carve", None))
 
     def as_dict(self):
         report = {
@@ -116,8 +106,8 @@ class _Source:
             "rows_read": self.rows_read,
             "rows_skipped": dict(sorted(self.skipped.items())),
         }
-        if self.carve is not None:
-            report["carve"] = self.carve.report(self.carve_kept, self.carve_seen)
+        if self.carving.carve is not None:
+            report["carve"] = self.carving.report()
         return report
 
 
@@ -278,7 +268,7 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
             records = _file_records(spec, source)
         for record in records:
             kind = record[0]
-            if source.carves_out(*record[1:3]):  # a line's text; the first two texts of a pair, NLI row or triplet
+            if source.carving.carves_out(*record[1:3]):  # a line's text; the first two texts of a pair, NLI row or triplet
                 continue
             if kind == "text":
                 if objective != "unsup":

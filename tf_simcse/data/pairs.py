@@ -40,6 +40,7 @@ import os
 import numpy as np
 
 from tf_simcse.data import readers
+from tf_simcse.data import carve as carve_lib
 from tf_simcse.data import specs as specs_lib
 from tf_simcse.data.examples import TrainingExamples, _open_text
 from tf_simcse.errors import UserInputError
@@ -179,18 +180,7 @@ class _Source:
         self.format = fmt
         self.rows_read = 0
         self.skipped = collections.Counter()
-        self.carve = None
-        self.carve_seen = self.carve_kept = 0
-
-    def carves_out(self, s1, s2):
-        """Counts a pair for the carve-out slice; True when the slice leaves it out."""
-        if self.carve is None:
-            return False
-        self.carve_seen += 1
-        if self.carve.keeps(s1, s2):
-            self.carve_kept += 1
-            return False
-        return True
+        self.carving = carve_lib.CarveCount()
 
     def as_dict(self):
         report = {
@@ -199,8 +189,8 @@ class _Source:
             "rows_read": self.rows_read,
             "rows_skipped": dict(sorted(self.skipped.items())),
         }
-        if self.carve is not None:
-            report["carve"] = self.carve.report(self.carve_kept, self.carve_seen)
+        if self.carving.carve is not None:
+            report["carve"] = self.carving.report()
         return report
 
 
@@ -312,7 +302,8 @@ def load_scored_pairs(specs, *, tfds_data_dir=None):
     for spec in _as_specs(specs):
         source = _Source(spec, SCORED)
         sources.append(source)
-        base, source.carve = _without_carve(spec)
+        base, carve = _without_carve(spec)
+        source.carving = carve_lib.CarveCount(carve)
         for where, s1, s2, score in _scored_records(base, source, tfds_data_dir):
             source.rows_read += 1
             if isinstance(score, str):
@@ -320,7 +311,7 @@ def load_scored_pairs(specs, *, tfds_data_dir=None):
                     source.skipped["empty_score"] += 1
                     continue
                 score = readers._parse_score(score.strip(), base, where)
-            if source.carves_out(s1, s2):
+            if source.carving.carves_out(s1, s2):
                 continue
             if _blank(s1) or _blank(s2):
                 source.skipped["empty_sentence"] += 1
@@ -374,7 +365,7 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
             )
         _, delimiter, (c1, c2), column = layout
         source = _Source(given, "labelled_tsv" if delimiter == "\t" else "labelled_csv")
-        source.carve = carve
+        source.carving = carve_lib.CarveCount(carve)
         sources.append(source)
         file_identical = collections.Counter()
         for where, row in _table_rows(spec, delimiter, (c1, c2, column)):
@@ -399,7 +390,7 @@ def load_labelled_pairs(specs, *, label_column=None, positive_label=None, senten
             label = int(value == positive)
             if s1.strip() == s2.strip():
                 file_identical["same" if label else "different"] += 1
-            if source.carves_out(s1, s2):
+            if source.carving.carves_out(s1, s2):
                 continue
             sentence1.append(s1)
             sentence2.append(s2)
