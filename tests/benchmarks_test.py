@@ -57,10 +57,12 @@ def test_sentence_transformers_recipe_trains_and_scores(shared_data, tmp_path):
     _run(["benchmarks/sentence_transformers_recipe.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
           "--batch_size", 8, "--max_steps", 2, "--eval_steps", 1, "--seed", 1,
           "--train_data", shared_data / "kornli" / "xnli.dev.ko.tsv",
-          "--eval_data", shared_data / "korsts" / "sts-dev.tsv", "--output", output])
+          "--eval_data", f"korsts:train[:10%]={shared_data / 'korsts' / 'sts-train.tsv'}",
+          "--test_data", f"korsts:dev={shared_data / 'korsts' / 'sts-dev.tsv'}", "--output", output])
     run = json.loads(output.read_text())["runs"][0]
     assert [h["step"] for h in run["history"]] == [0, 1, 2]
     assert all(-100 <= h["cosine_spearman"] <= 100 for h in run["history"])
+    assert -100 <= run["test"]["cosine_spearman"] <= 100
 
 
 def test_sentence_transformers_question_pair_recipe_trains_and_scores(shared_data, tmp_path):
