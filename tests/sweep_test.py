@@ -117,6 +117,38 @@ def test_seeds_summary_is_numpy_over_the_runs_and_a_rerun_trains_nothing(shared_
     assert "seed-0 holds a finished run of another config (temperature: 0.05 -> 0.1)" in message
 
 
+def test_seeds_in_parallel_processes_train_as_in_process(shared_data, tmp_path, capsys):
+    """--parallel 2: each seed a `python -m tf_simcse.train` process of its own (one intra-op thread each here);
+    the runs equal the in-process runs of the same seeds, and a failed seed is one error line naming its log."""
+    flags = _flags(shared_data, max_steps=3, checkpoint_steps=1)
+    parallel, alone = tmp_path / "parallel", tmp_path / "alone"
+    assert sweep.main(["seeds", "--seeds", "0,1", "--parallel", "2", "--output_dir", str(parallel), *flags]) == 0
+    err = capsys.readouterr().err
+    assert "seed 0: training in process" in err and "seed 1: training in process" in err
+    assert sweep.main(["seeds", "--seeds", "0,1", "--output_dir", str(alone), *flags]) == 0
+    for s in (0, 1):
+        ours = json.loads((parallel / f"seed-{s}" / "metrics.json").read_text())
+        theirs = json.loads((alone / f"seed-{s}" / "metrics.json").read_text())
+        assert json.loads((parallel / f"seed-{s}" / "config.json").read_text())["seed"] == s
+        assert [e["step"] for e in ours["evaluations"]] == [0, 1, 2, 3]
+        for a, b in zip(ours["evaluations"], theirs["evaluations"]):
+            # Another thread count sums in another order: float32 round-off, no more.
+            assert a[f"{DEV}/cosine_spearman"] == pytest.approx(b[f"{DEV}/cosine_spearman"], abs=0.02)
+        assert "step 3" in (parallel / f"seed-{s}" / "train.log").read_text()
+    summary = json.loads((parallel / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["last"][f"{DEV}/cosine_spearman"]["n"] == 2
+    # A rerun finds both seeds finished and trains nothing (the child's config.json is the parent's config).
+    assert sweep.main(["seeds", "--seeds", "0,1", "--parallel", "2", "--output_dir", str(parallel), *flags]) == 0
+    assert "seed 1: finished run" in capsys.readouterr().err
+
+    # Seeds whose training fails (here: the model directory is gone) -> one error line naming each seed's log.
+    broken = tmp_path / "broken"
+    message = _error(["seeds", "--seeds", "5,6", "--parallel", "2", "--output_dir", str(broken),
+                      *_flags(shared_data, model=tmp_path / "no-such-model")], capsys)
+    assert "2 of 2 seed run(s) failed" in message and str(broken / "seed-6" / "train.log") in message
+    assert "no-such-model" in message
+
+
 def test_search_prunes_resumes_its_study_and_writes_a_loadable_best_config(shared_data, tmp_path, test_task):
     out, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'study.db'}"
     space = tmp_path / "space.yaml"

@@ -6,7 +6,7 @@
           an RDB storage shared by any number of workers; best_config.yaml and search.md at the end
 
 Every run is a normal training output directory (python -m tf_simcse.train), run in this process, one after the
-other. Every flag of tf_simcse.train (--model, --train_data, --eval_data, --test_data, --max_steps, ...)
+other (seeds --parallel N: up to N at once, in processes of their own). Every flag of tf_simcse.train (--model, --train_data, --eval_data, --test_data, --max_steps, ...)
 overrides --config for all runs. Rerunning a command after an interruption resumes it: finished seeds are not
 retrained, a killed run resumes from its checkpoint, and the study keeps its trials.
 
@@ -28,7 +28,8 @@ from tf_simcse.errors import UserInputError
 
 SEEDS_DESCRIPTION = """Train one config once per seed, then summarise every figure over the seeds.
 
-Each seed is a training run into OUTPUT_DIR/seed-<s>/ (its --seed set to s, every other option the same). A seed
+Each seed is a training run into OUTPUT_DIR/seed-<s>/ (its --seed set to s, every other option the same), one
+after the other in this process, or with --parallel N up to N at a time in processes of their own. A seed
 whose seed-<s>/metrics.json exists is not retrained (a finished run of another config there is an error); a
 killed one resumes from its checkpoint. Then OUTPUT_DIR/summary.json and summary.md give, per figure, mean, sd
 (the sample standard deviation, ddof=1; null in JSON and "–" in Markdown for a single seed), min, max, n and each
@@ -111,6 +112,10 @@ def build_parser():
     seeds = _add_command(commands, "seeds", SEEDS_DESCRIPTION, "train one config once per seed; mean, sd, ...")
     seeds.add_argument("--seeds", required=True, help="the seeds, comma-separated: 0,1,2")
     seeds.add_argument("--seed", help=argparse.SUPPRESS)  # replaced by --seeds
+    seeds.add_argument("--parallel", type=_positive, default=1,
+                       help="train up to this many seeds at once, each in a process of its own with cores/N "
+                            "threads, logging to seed-<s>/train.log (default: %(default)s: one after the other, "
+                            "in this process)")
 
     search = _add_command(commands, "search", SEARCH_DESCRIPTION, "an Optuna search over training options")
     search.add_argument("--space", required=True, help="YAML/JSON file: option -> {type: float|int|categorical, ...}")
@@ -157,7 +162,7 @@ def main(argv=None):
 
     try:
         if args.command == "seeds":
-            seeds.run(file_values, overrides, seed_list, args.output_dir, log)
+            seeds.run(file_values, overrides, seed_list, args.output_dir, log, parallel=args.parallel)
         else:
             from tf_simcse.sweeping import search
 

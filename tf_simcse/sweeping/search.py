@@ -234,7 +234,7 @@ def run(file_values, overrides, args, log):
             out = fileio.join(output_dir, f"trial-{trial.number}")
         config = runs.make_config(file_values, {**overrides, **params, "output_dir": out})
         trial.set_user_attr("output_dir", out)
-        trial.set_user_attr("config", recipe_of(config))
+        trial.set_user_attr("config", runs.recipe_of(config))
 
         def on_evaluation(step, value):
             trial.report(value, step)
@@ -265,11 +265,6 @@ def run(file_values, overrides, args, log):
         raise stop_errors[0]
     write_reports(study, output_dir, url, metric_key, log)
     return study
-
-
-def recipe_of(config):
-    """The config as a recipe: every option but output_dir (given at train time)."""
-    return {k: v for k, v in config.to_dict().items() if k != "output_dir"}
 
 
 # ------------------------------------------------------------------------------------------- reports

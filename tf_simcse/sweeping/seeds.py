@@ -32,18 +32,33 @@ def parse_seeds(text):
     return seeds
 
 
-def run(file_values, overrides, seeds, output_dir, log):
-    """Trains every seed not finished yet (sequentially, in-process), then writes and returns the summary."""
+def run(file_values, overrides, seeds, output_dir, log, parallel=1):
+    """Trains every seed not finished yet, then writes and returns the summary.
+
+    parallel 1: one seed after the other, in this process. parallel N > 1: up to N seeds at once, each a
+    `python -m tf_simcse.train` process of its own (`runs.run_in_processes`).
+    """
     output_dir = fileio.absolute(output_dir)
     configs = {s: runs.make_config(file_values, {**overrides, "seed": s,
                                                  "output_dir": fileio.join(output_dir, f"seed-{s}")})
                for s in seeds}
+    todo = {}
     for seed, config in configs.items():
         if runs.is_finished(config):
             log(f"seed {seed}: finished run in {config.output_dir}, not retrained")
-            continue
-        log(f"seed {seed}: training into {config.output_dir}")
-        runs.trainer(config).run()
+        else:
+            todo[seed] = config
+    if parallel > 1 and len(todo) > 1:
+        failed = runs.run_in_processes({f"seed {s}": c for s, c in todo.items()}, parallel, log)
+        if failed:
+            details = "; ".join(f"{key} (exit {status}: {runs.last_error_line(path)}; log {path})"
+                                for key, (status, path) in failed.items())
+            raise UserInputError(f"{len(failed)} of {len(todo)} seed run(s) failed: {details}. The others are "
+                                 "kept: rerun the command to resume")
+    else:
+        for seed, config in todo.items():
+            log(f"seed {seed}: training into {config.output_dir}")
+            runs.trainer(config).run()
     reports = {s: fileio.read_json(fileio.join(c.output_dir, runs.METRICS_FILE)) for s, c in configs.items()}
     summary = summarize(reports, runs.dev_label(configs[seeds[0]]))
     summary["output_dir"] = output_dir
