@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -209,6 +210,44 @@ def test_two_workers_share_one_sqlite_study(shared_data, tmp_path):
     for t in trials:
         assert t.user_attrs["output_dir"] == str(tmp_path / "search" / f"trial-{t.number}")
         assert json.loads((tmp_path / "search" / f"trial-{t.number}" / "metrics.json").read_text())["steps"] == 1
+
+
+def test_a_killed_worker_s_trial_is_retried_with_its_parameters_from_its_checkpoint(shared_data, tmp_path, capsys):
+    """Heartbeats: a worker killed (SIGKILL) mid-trial leaves the trial RUNNING; the next worker marks it FAIL
+    after two heartbeat intervals and retries it with the same parameters in the same directory, resuming from
+    the checkpoint the killed worker wrote."""
+    storage, out = f"sqlite:///{tmp_path / 'study.db'}", tmp_path / "search"
+    space = tmp_path / "space.yaml"
+    space.write_text("temperature: {type: float, low: 0.03, high: 0.1}\n")
+    argv = ["search", "--space", str(space), "--trials", "1", "--storage", storage, "--study_name", "hb",
+            "--output_dir", str(out), "--heartbeat", "1", *_flags(shared_data, max_steps=40, checkpoint_steps=2,
+                                                                     eval_steps=20)]
+    worker = subprocess.Popen([sys.executable, "-m", "tf_simcse.sweep", *argv], env=dict(os.environ,
+                              PYTHONPATH=str(REPO_ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    checkpoints = out / "trial-0" / "checkpoints"
+    deadline = time.monotonic() + 240
+    while not list(checkpoints.glob("*.index")) and time.monotonic() < deadline and worker.poll() is None:
+        time.sleep(0.1)
+    worker.kill()
+    stderr = worker.communicate()[1].decode(errors="replace")
+    assert list(checkpoints.glob("*.index")), f"no checkpoint before the kill: {stderr[-3000:]}"
+    assert not (out / "trial-0" / "metrics.json").exists()  # killed mid-trial
+    killed = optuna.load_study(study_name="hb", storage=storage).trials[0]
+    assert killed.state.name == "RUNNING"
+    time.sleep(2.5)  # past the grace period of two heartbeat intervals
+
+    capsys.readouterr()
+    assert sweep.main(argv) == 0
+    trials = optuna.load_study(study_name="hb", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    retry = trials[1]
+    assert retry.params == killed.params and retry.system_attrs["failed_trial"] == 0
+    assert retry.user_attrs["output_dir"] == str(out / "trial-0")
+    assert "resuming from" in capsys.readouterr().err
+    metrics = json.loads((out / "trial-0" / "metrics.json").read_text())
+    assert metrics["steps"] == 40 and retry.value == metrics["best_value"]
+    assert not (out / "trial-1").exists()
+    assert "retry of trial 0" in (out / "search.md").read_text()
 
 
 @pytest.mark.parametrize("space, expected", [
