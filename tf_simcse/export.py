@@ -55,8 +55,7 @@ def main(argv=None):
         raise SystemExit(f"error: --seq_length must be >= 3 ([CLS], [SEP] and one token), got {args.seq_length}")
     _cli.quiet_tensorflow()
     from tf_simcse.encoders.encoder import Encoder
-    from tf_simcse.exporting import export_model, read_export_config, training_model_card
-    from tf_simcse.exporting.exporter import is_export_dir
+    from tf_simcse.exporting import export_model, is_export_dir, read_export_config, training_model_card
 
     model = fileio.as_path(args.model)
     if fileio.exists(args.output) and not fileio.isdir(args.output):  # before the model is loaded

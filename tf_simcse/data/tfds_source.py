@@ -1,12 +1,34 @@
 """Finding a prepared TFDS dataset by name, with errors that say what to do.
 
-Importing `tfds_builders` (shipped beside `tf_simcse`) registers this project's builders (kornli_triplets,
-korsts, ...); datasets of TFDS's own catalogue work too. Data is read from `data_dir` (default: TFDS's own,
-`$TFDS_DATA_DIR` or `~/tensorflow_datasets`); nothing is downloaded here — prepare a dataset first
+Reading needs no builder code: TFDS opens a prepared dataset from its directory (`dataset_info.json`, the
+features, the splits) as a read-only builder. So `tf_simcse` never imports `tfds_builders` (shipped beside it):
+`tfds_builders` imports `tf_simcse.data`'s readers to prepare its datasets, and the dependency goes that way only.
+Datasets of TFDS's own catalogue work too. Data is read from `data_dir` (default: TFDS's own, `$TFDS_DATA_DIR`
+or `~/tensorflow_datasets`); nothing is downloaded here — prepare a dataset first
 (`python -m tfds_builders.prepare NAME --manual_dir DIR` works offline).
 """
 
+import importlib.util
+import os
+
 from tf_simcse.errors import UserInputError
+
+
+def _project_builder(name):
+    """Whether `name` (`NAME[/CONFIG][:VERSION]`) is one of the `tfds_builders` shipped beside tf_simcse (looked up
+    on disk: importing the package would register every builder, and make tf_simcse depend on it)."""
+    spec = importlib.util.find_spec("tfds_builders")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    base = name.split("/")[0].split(":")[0]
+    return any(os.path.isdir(os.path.join(folder, base)) for folder in spec.submodule_search_locations)
+
+
+def _prepare_hint(name):
+    if _project_builder(name):
+        return (f"prepare it first (`python -m tfds_builders.prepare {name} --manual_dir DIR_WITH_THE_UPSTREAM_FILES`"
+                f", or `--download` when online)")
+    return f"prepare it first (tfds.builder({name!r}).download_and_prepare() when online)"
 
 
 def prepared_builder(name, *, what, data_dir=None):
@@ -16,21 +38,22 @@ def prepared_builder(name, *, what, data_dir=None):
     except ImportError:
         raise ImportError(f"{what}: reading TFDS data needs `pip install tensorflow-datasets`") from None
     try:
-        import tfds_builders  # noqa: F401  (registers the project's builders)
-    except ImportError:
-        pass
-    try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        # TFDS's own message lists every dataset it knows (hundreds of lines); say what matters instead.
+        # Neither registered nor prepared in data_dir. TFDS's own message lists every dataset it knows (hundreds
+        # of lines); say what matters instead.
+        if _project_builder(name):
+            raise UserInputError(
+                f"{what}: TFDS dataset {name!r} is not prepared in {data_dir or 'the default data_dir'}: "
+                f"{_prepare_hint(name)}, or pass a local file instead"
+            ) from None
         raise UserInputError(
             f"{what}: TFDS knows no dataset {name!r} (neither a registered builder nor prepared data in "
             f"{data_dir or 'the default data_dir'}); pass a local file instead"
         ) from None
     if not builder.is_prepared():
         raise UserInputError(
-            f"{what}: TFDS dataset {name!r} is not prepared in {builder.data_dir}: prepare it first "
-            f"(`python -m tfds_builders.prepare {name} --manual_dir DIR_WITH_THE_UPSTREAM_FILES`, or "
-            f"tfds.builder({name!r}).download_and_prepare() when online), or pass a local file instead"
+            f"{what}: TFDS dataset {name!r} is not prepared in {builder.data_dir}: {_prepare_hint(name)}, or pass "
+            "a local file instead"
         )
     return builder

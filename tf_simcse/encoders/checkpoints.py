@@ -129,6 +129,17 @@ def hidden_state_layers(backbone):
     return [backbone.get_layer("embeddings_dropout")] + list(backbone.transformer_layers)
 
 
+def sequence_length(backbone, requested, saved_default, fallback=128):
+    """The packing length: as requested, else the model's saved default, else 128 — within the position table."""
+    limit = getattr(backbone, "max_sequence_length", None)
+    if requested is not None:
+        if limit is not None and requested > limit:
+            raise UserInputError(f"max_seq_length {requested} exceeds the model's {limit} position embeddings.")
+        return int(requested)
+    length = int(saved_default or fallback)
+    return min(length, limit) if limit is not None else length
+
+
 def _is_keras_hub_preset(path):
     config_file = fileio.join(path, "config.json")
     config = fileio.read_json(config_file)

@@ -191,7 +191,7 @@ class Encoder(keras.Model):
             tf_simcse.errors.UserInputError: a file of the model cannot be read (not JSON, truncated weights, a
                 config that does not match the weights, ...); the message names the file.
         """
-        from tf_simcse.exporting import is_export_dir, load_exported_encoder
+        from tf_simcse.encoders.exported import is_export_dir, load_exported_encoder
         from tf_simcse.preprocessing import TextPreprocessor
 
         path = resolve_model_dir(path)
@@ -199,17 +199,17 @@ class Encoder(keras.Model):
             # A `tf_simcse.export` directory: the Keras Encoder is rebuilt from its files (see tf_simcse.exporting).
             return load_exported_encoder(
                 path,
+                encoder_class=cls,
                 pooler=pooler,
                 max_seq_length=max_seq_length,
                 dropout=dropout,
                 mlp_only_train=mlp_only_train,
                 dynamic_padding=dynamic_padding,
-                encoder_class=cls,
             )
         saved = read_encoder_config(path)
         if saved is not None:
             backbone = checkpoints.load_backbone(fileio.join(path, "backbone"), dropout=dropout)
-            seq_length = _sequence_length(backbone, max_seq_length, saved.get("max_seq_length"))
+            seq_length = checkpoints.sequence_length(backbone, max_seq_length, saved.get("max_seq_length"))
             preprocessor = None
             preprocessor_dir = fileio.join(path, "preprocessor")
             if fileio.exists(preprocessor_dir):
@@ -232,7 +232,7 @@ class Encoder(keras.Model):
 
         backbone = checkpoints.load_backbone(path, dropout=dropout)
         defaults = sentence_transformers_defaults(path)
-        seq_length = _sequence_length(backbone, max_seq_length, defaults.get("max_seq_length"))
+        seq_length = checkpoints.sequence_length(backbone, max_seq_length, defaults.get("max_seq_length"))
         preprocessor = TextPreprocessor.from_pretrained(path, seq_length=seq_length, dynamic=dynamic_padding)
         encoder = cls(
             backbone,
@@ -258,17 +258,6 @@ def _read_mlp_head(path, hidden_dim):
             f"size is {hidden_dim}"
         )
     return head
-
-
-def _sequence_length(backbone, requested, saved_default, fallback=128):
-    """The packing length: as requested, else the model's saved default, else 128 — within the position table."""
-    limit = getattr(backbone, "max_sequence_length", None)
-    if requested is not None:
-        if limit is not None and requested > limit:
-            raise UserInputError(f"max_seq_length {requested} exceeds the model's {limit} position embeddings.")
-        return int(requested)
-    length = int(saved_default or fallback)
-    return min(length, limit) if limit is not None else length
 
 
 def resolve_model_dir(path):

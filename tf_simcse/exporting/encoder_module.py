@@ -28,6 +28,7 @@ the Encoder from.
 import keras
 import tensorflow as tf
 
+from tf_simcse.encoders.exported import tf_variable
 from tf_simcse.encoders.poolers import LAYERS_NEEDED
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
@@ -118,16 +119,6 @@ class Untracked:
 
     def __init__(self, **values):
         self.__dict__.update(values)
-
-
-def tf_variable(variable):
-    """The `tf.Variable` behind a Keras 3 variable (or the variable itself)."""
-    value = variable.value if isinstance(variable, keras.Variable) else variable
-    if not isinstance(value, tf.Variable):
-        raise TypeError(
-            f"{getattr(variable, 'path', variable)} is not backed by a tf.Variable ({type(value).__name__})."
-        )
-    return value
 
 
 def captured_variables(concrete_functions):

@@ -1,14 +1,7 @@
-"""`export_model`: an `Encoder` -> the export directory; `load_exported_encoder`: the way back.
+"""`export_model`: an `Encoder` -> the export directory (the way back, `load_exported_encoder`, is
+`tf_simcse.encoders.exported`: loading a model never imports the exporting code).
 
-Export directory layout:
-
-    README.md               model card (see `model_card.py`)
-    tf_simcse_export.json   what the export holds: pooler, seq_length, dims, the backbone's Keras config, the
-                            model card data, versions
-    preprocessor/           SavedModel (`PreprocessorModule`); assets/ holds the vocabulary; assets.extra/ the
-                            `TextPreprocessor.save` files tf_simcse reloads
-    encoder/                SavedModel (`EncoderModule`); its variables are also the Keras Encoder's checkpoint
-    sentence_encoder/       SavedModel (`SentenceEncoderModule`)
+The directory's layout and its names are those of `tf_simcse.encoders.exported`.
 
 The export directory is written next to its final place under a temporary name (`.<name>.tmp-*`) and renamed into
 place at the end, so a failed export (a full disk included) never leaves a half-written directory, and an earlier
@@ -23,29 +16,29 @@ the swap can leave the earlier export under `.<name>.old-*` and the new one unde
 """
 
 import contextlib
-import copy
 import errno
-import posixpath
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_simcse import fileio
+from tf_simcse.encoders.exported import (
+    ENCODER_DIR,
+    EXPORT_CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    PREPROCESSOR_DIR,
+    PREPROCESSOR_FILES_DIR,
+    SENTENCE_ENCODER_DIR,
+    is_export_dir,
+)
 from tf_simcse.errors import DiskFullError, UserInputError, is_disk_full
 from tf_simcse.exporting import model_card as model_card_lib
-from tf_simcse.exporting.encoder_module import EncoderModule, tf_variable
+from tf_simcse.exporting.encoder_module import EncoderModule
 from tf_simcse.exporting.preprocessor_module import PreprocessorModule
 from tf_simcse.exporting.sentence_encoder_module import SentenceEncoderModule
 
-EXPORT_CONFIG_FILE = "tf_simcse_export.json"
-PREPROCESSOR_DIR = "preprocessor"
-ENCODER_DIR = "encoder"
-SENTENCE_ENCODER_DIR = "sentence_encoder"
-# Inside preprocessor/: the files TextPreprocessor.load reads (SavedModel's place for files the graph does not use).
-PREPROCESSOR_FILES_DIR = posixpath.join(PREPROCESSOR_DIR, "assets.extra")
-_FORMAT = "tf_simcse.export"
-_FORMAT_VERSION = 1
 
 
 def export_model(encoder, output_dir, *, seq_length=None, model_card=None):
@@ -180,88 +173,6 @@ def _float32_policy():
         keras.config.set_dtype_policy(previous)
 
 
-def is_export_dir(path):
-    return fileio.isfile(fileio.join(path, EXPORT_CONFIG_FILE))
-
-
-def read_export_config(path):
-    """The export's `tf_simcse_export.json`; `path` may be local or any `tf.io.gfile` URL (gs://...)."""
-    config_file = fileio.join(path, EXPORT_CONFIG_FILE)
-    if not fileio.exists(config_file):
-        raise FileNotFoundError(f"{config_file}: no such file (not a tf_simcse export directory).")
-    config = fileio.read_json(config_file)
-    if not isinstance(config, dict) or config.get("format") != _FORMAT:
-        found = config.get("format") if isinstance(config, dict) else type(config).__name__
-        raise UserInputError(f"{config_file} is not a tf_simcse export config (format {found!r}).")
-    if config.get("format_version", 0) > _FORMAT_VERSION:
-        raise UserInputError(
-            f"{config_file} has format_version {config['format_version']}; this tf_simcse reads up to "
-            f"{_FORMAT_VERSION}: upgrade tf_simcse."
-        )
-    return config
-
-
-def load_exported_encoder(
-    path,
-    *,
-    pooler=None,
-    max_seq_length=None,
-    dropout=None,
-    mlp_only_train=None,
-    dynamic_padding=True,
-    encoder_class=None,
-):
-    """Rebuilds the Keras `Encoder` of an export directory (what `Encoder.from_pretrained(export_dir)` returns).
-
-    The backbone is rebuilt from its Keras config under the current dtype policy and its weights are read from
-    the `encoder` SavedModel's variables, the same numbers the SavedModels compute with. Arguments as for
-    `Encoder.from_pretrained`; the export's pooler and seq_length are the defaults.
-    """
-    from tf_simcse.encoders.encoder import Encoder, _sequence_length
-    from tf_simcse.preprocessing import TextPreprocessor
-
-    encoder_class = encoder_class or Encoder
-    path = fileio.as_path(path)
-    info = read_export_config(path)
-    try:
-        backbone_config = copy.deepcopy(info["backbone"])
-        backbone_config["config"].pop("dtype", None)  # the current policy, as for a Hugging Face checkpoint
-        if dropout is not None:
-            backbone_config["config"]["dropout"] = float(dropout)
-        backbone = keras.saving.deserialize_keras_object(backbone_config)
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserInputError(
-            f"{fileio.join(path, EXPORT_CONFIG_FILE)}: cannot rebuild the backbone from its 'backbone' entry "
-            f"({type(e).__name__}: {e})"
-        ) from None
-    seq_length = _sequence_length(backbone, max_seq_length, info["seq_length"])
-    preprocessor = TextPreprocessor.load(
-        fileio.join(path, PREPROCESSOR_FILES_DIR), seq_length=seq_length, dynamic=dynamic_padding
-    )
-    encoder = encoder_class(
-        backbone,
-        pooler=pooler or info["pooler"],
-        mlp_only_train=info["mlp_only_train"] if mlp_only_train is None else mlp_only_train,
-        preprocessor=None,
-    )
-    # The SavedModel's variables are a checkpoint whose root (EncoderModule) lists every weight in order.
-    reader = tf.train.Checkpoint()
-    reader.backbone_weights = [tf_variable(v) for v in backbone.weights]
-    if encoder.mlp is not None and info["has_mlp_head"]:
-        reader.mlp_weights = [tf_variable(v) for v in encoder.mlp.weights]
-    variables_path = fileio.join(path, ENCODER_DIR, "variables", "variables")
-    try:
-        status = reader.read(variables_path)
-        status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise UserInputError(f"{variables_path} does not hold the weights of the exported Encoder: {e}") from None
-    status.expect_partial()
-    if encoder.mlp is not None and not info["has_mlp_head"]:
-        encoder.init_mlp_from_backbone_pooler()  # as for a checkpoint without a trained head
-    encoder.preprocessor = preprocessor
-    return encoder
-
-
 def _check_seq_length(encoder, seq_length):
     seq_length = int(seq_length)
     limit = getattr(encoder.backbone, "max_sequence_length", None)
@@ -291,8 +202,8 @@ def _export_info(encoder, preprocessor, seq_length, name, card):
     backbone = encoder.backbone
     tokenizer_type = preprocessor.get_config()["tokenizer_type"]
     return {
-        "format": _FORMAT,
-        "format_version": _FORMAT_VERSION,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "name": name,
         "pooler": encoder.pooler,
         "mlp_only_train": encoder.mlp_only_train,
