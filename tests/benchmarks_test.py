@@ -125,3 +125,14 @@ def test_sentence_transformers_sts_pipeline_runs_every_stage(shared_data, tmp_pa
     for stage in record["stages"]:
         assert [h["step"] for h in stage["history"]] == [0, 2], stage["stage"]
     assert "| student_sts |" in stdout
+
+
+def test_encode_throughput_measures_every_model(shared_data, tmp_path):
+    output = tmp_path / "encode.json"
+    stdout = _run(["benchmarks/encode_throughput.py", "--model", FIXTURES / "tiny_bert", "--model",
+                   FIXTURES / "tiny_bert", "--rounds", 2, "--max_seq_length", 32, "--output", output])
+    record = json.loads(output.read_text())
+    assert record["sentences"] == 3000 and len(record["models"]) == 2
+    for row in record["models"]:
+        assert len(row["round_seconds"]) == 2 and row["sentences_per_s"] > 0 and row["layers"] == 2
+    assert "| sentences/s" in stdout.splitlines()[0].replace("| model | layers ", "")
