@@ -146,3 +146,24 @@ print(json.dumps({{"triplets": len(examples), "error": error,
     assert record["triplets"] == 2499 and record["modules"] == []
     assert "'simcse_wiki1m' is not prepared" in record["error"]
     assert "python -m tfds_builders.prepare simcse_wiki1m" in record["error"]
+
+
+def test_the_feature_names_are_written_once():
+    """`tf_simcse.features` defines the packed batch's names; other library code refers to them (docstrings may
+    spell them out)."""
+    import io
+    import tokenize
+
+    names = ("input_word_ids", "input_mask", "input_type_ids", "token_ids", "padding_mask", "segment_ids")
+    found = []
+    for path in sorted((REPO_ROOT / "tf_simcse").rglob("*.py")):
+        if path.name == "features.py" or path.parent.name == "encoders" and path.name == "backbone.py":
+            continue  # the definitions, and the backbone's own keras-hub inputs
+        tokens = list(tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline))
+        for i, token in enumerate(tokens):
+            previous = tokens[i - 1] if i else None
+            is_docstring = previous is None or previous.type in (tokenize.INDENT, tokenize.NEWLINE, tokenize.NL,
+                                                                 tokenize.DEDENT)
+            if token.type == tokenize.STRING and not is_docstring and token.string.strip("\"'") in names:
+                found.append(f"{path.relative_to(REPO_ROOT)}:{token.start[0]}: {token.string}")
+    assert not found, "feature names written outside tf_simcse.features: " + "; ".join(found)

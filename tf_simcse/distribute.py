@@ -25,8 +25,8 @@ import os
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "tpu", "multiworker")
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+from tf_simcse.config import PRECISIONS, STRATEGIES
+
 # Variable names (Keras short names) kept out of weight decay: biases and LayerNorm scale/offset, the BERT recipe's
 # `no_decay = ["bias", "LayerNorm.weight"]` (HF also leaves LayerNorm.bias out via "bias").
 NO_DECAY_NAMES = ("bias", "gamma", "beta")

@@ -21,14 +21,15 @@ exactly nothing.
 
 import tensorflow as tf
 
+from tf_simcse import features
 from tf_simcse import replicas
 
 
 def chunked(inputs, chunk_size):
     """`(chunks, num_chunks, rows)`: packed `inputs` [rows, len] as [num_chunks, chunk_size, len], the input of
     `embed` and `backward` (computed once per encoder pass, used by both)."""
-    static_rows = inputs["input_word_ids"].shape[0]
-    rows = static_rows if static_rows is not None else tf.shape(inputs["input_word_ids"])[0]
+    static_rows = inputs[features.WORD_IDS].shape[0]
+    rows = static_rows if static_rows is not None else tf.shape(inputs[features.WORD_IDS])[0]
     num_chunks = (rows + chunk_size - 1) // chunk_size
     index = tf.minimum(tf.range(num_chunks * chunk_size), rows - 1)
 
@@ -52,7 +53,7 @@ def _loop(num_chunks, body, state):
 def embed(encoder, chunked_inputs):
     """The float32 [rows, dim] training embeddings of `chunked(inputs, chunk_size)`, a chunk at a time."""
     chunks, num_chunks, rows = chunked_inputs
-    chunk_size = chunks["input_word_ids"].shape[1]
+    chunk_size = chunks[features.WORD_IDS].shape[1]
 
     def body(i, array):
         with replicas.dropout_rows(i * chunk_size):
@@ -70,7 +71,7 @@ def backward(encoder, chunked_inputs, upstream, variables):
     Returns one gradient per variable (dense), None for a variable the embeddings do not depend on.
     """
     chunks, num_chunks, rows = chunked_inputs
-    chunk_size = chunks["input_word_ids"].shape[1]
+    chunk_size = chunks[features.WORD_IDS].shape[1]
     upstream = tf.cast(upstream, tf.float32)
     upstream = tf.pad(upstream, [[0, num_chunks * chunk_size - rows], [0, 0]])
     upstream = tf.reshape(upstream, [num_chunks, chunk_size, encoder.hidden_dim])

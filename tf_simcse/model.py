@@ -48,26 +48,12 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from tf_simcse import features
 from tf_simcse import distribute, gradcache, multi_step, replicas
 from tf_simcse.losses import contrastive_loss, gather_across_replicas
-from tf_simcse.objectives import DISTILL, OBJECTIVES, SCORED_PAIR_OBJECTIVES, TARGET_OBJECTIVES
+from tf_simcse.objectives import DISTILL, OBJECTIVES, SIMCSE_VIEWS, TARGET_OBJECTIVES, TARGETS, VIEWS
 from tf_simcse.pair_losses import pair_loss_share
 
-VIEWS = {
-    "unsup": ("anchor",),
-    "pair": ("anchor", "positive"),
-    "sup": ("anchor", "positive", "hard_negative"),
-    **{objective: ("sentence1", "sentence2") for objective in TARGET_OBJECTIVES if objective != DISTILL},
-    DISTILL: ("anchor",),
-}
-# The batch key of each target objective's targets: gold scores, labels 1 (same) / 0 (different), or the
-# teacher's embeddings.
-TARGETS = {
-    **{objective: "score" if objective in SCORED_PAIR_OBJECTIVES else "label" for objective in TARGET_OBJECTIVES},
-    DISTILL: "teacher",
-}
-INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
-SIMCSE_VIEW_NAMES = ("anchor", "positive", "hard_negative")  # unsup embeds its anchors twice: anchor, positive
 
 
 @keras.saving.register_keras_serializable(package="tf_simcse")
@@ -235,7 +221,7 @@ class SimCSE(keras.Model):
                 f"objective {self.objective!r} expects batches with views {list(keys)}; got {sorted(batch)}."
             )
         for view in expected:
-            missing = [k for k in ("input_word_ids", "input_mask") if k not in batch[view]]
+            missing = [k for k in (features.WORD_IDS, features.MASK) if k not in batch[view]]
             if missing:
                 raise ValueError(f"batch[{view!r}] lacks {missing}; got keys {sorted(batch[view])}.")
 
@@ -249,21 +235,21 @@ class SimCSE(keras.Model):
     @staticmethod
     def _concat_views(views):
         """Right-pads the views to a common length and stacks them along the batch axis."""
-        static = [v["input_word_ids"].shape[1] for v in views]
+        static = [v[features.WORD_IDS].shape[1] for v in views]
         if all(s is not None for s in static):
             lengths = static
             target = max(static)
         else:
-            lengths = [tf.shape(v["input_word_ids"])[1] for v in views]
+            lengths = [tf.shape(v[features.WORD_IDS])[1] for v in views]
             target = tf.reduce_max(tf.stack(lengths))
         merged = {}
-        for key in INPUT_KEYS:
+        for key in features.NAMES:
             parts = []
             for view, length in zip(views, lengths):
                 if key in view:
                     x = tf.cast(view[key], tf.int32)
                 else:  # a backbone without segment ids; an all-zero segment is what the packer would give
-                    x = tf.zeros_like(tf.cast(view["input_word_ids"], tf.int32))
+                    x = tf.zeros_like(tf.cast(view[features.WORD_IDS], tf.int32))
                 if not (isinstance(length, int) and length == target):
                     x = tf.pad(x, [[0, 0], [0, target - length]])
                 parts.append(x)
@@ -290,7 +276,7 @@ class SimCSE(keras.Model):
         parts = []
         for (_, count, _), output in zip(passes, outputs):
             parts.extend(tf.split(output, count, axis=0))
-        names = VIEWS[self.objective] if self.objective in TARGET_OBJECTIVES else SIMCSE_VIEW_NAMES
+        names = VIEWS[self.objective] if self.objective in TARGET_OBJECTIVES else SIMCSE_VIEWS
         return dict(zip(names, parts))
 
     def call(self, inputs, training=False):
@@ -396,8 +382,8 @@ class SimCSE(keras.Model):
         `mlm_probability`; a selected token becomes `mask_token_id` with probability 0.8, a uniformly random id
         with probability 0.1, and stays itself otherwise (the Hugging Face collator's rule).
         """
-        ids = tf.cast(inputs["input_word_ids"], tf.int32)
-        eligible = tf.cast(inputs["input_mask"], tf.bool)
+        ids = tf.cast(inputs[features.WORD_IDS], tf.int32)
+        eligible = tf.cast(inputs[features.MASK], tf.bool)
         for special in self.special_token_ids:
             eligible = tf.logical_and(eligible, tf.not_equal(ids, special))
         # The seed generator's state is mirrored, so every replica would draw the same numbers: salt the seed with
@@ -420,11 +406,11 @@ class SimCSE(keras.Model):
         `masked_ids` replaces `inputs["input_word_ids"]` for the backbone; the labels are the original ids.
         """
         inputs = {k: tf.convert_to_tensor(v) for k, v in inputs.items()}
-        backbone_inputs = self.encoder.backbone_inputs(dict(inputs, input_word_ids=masked_ids))
+        backbone_inputs = self.encoder.backbone_inputs({**inputs, features.WORD_IDS: masked_ids})
         sequence = self.encoder.backbone(backbone_inputs, training=training)["sequence_output"]
         positions = tf.broadcast_to(tf.range(tf.shape(masked_ids)[1])[None, :], tf.shape(masked_ids))
         logits = tf.cast(self.mlm_head(sequence, mask_positions=positions), tf.float32)
-        labels = tf.cast(inputs["input_word_ids"], tf.int32)
+        labels = tf.cast(inputs[features.WORD_IDS], tf.int32)
         per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         weights = tf.cast(selected, tf.float32)
         return tf.reduce_sum(per_token * weights), tf.reduce_sum(weights)

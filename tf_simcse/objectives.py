@@ -21,6 +21,24 @@ DISTILL = "distill"
 TARGET_OBJECTIVES = PAIR_OBJECTIVES + (DISTILL,)
 OBJECTIVES = SIMCSE_OBJECTIVES + TARGET_OBJECTIVES
 
+# The views (batch keys, each a packed `tf_simcse.features` dict) of each objective's batches. unsup embeds its
+# anchors twice, and its second copy is the positive: SIMCSE_VIEWS names what the SimCSE loss sees.
+SIMCSE_VIEWS = ("anchor", "positive", "hard_negative")
+VIEWS = {
+    "unsup": SIMCSE_VIEWS[:1],
+    "pair": SIMCSE_VIEWS[:2],
+    "sup": SIMCSE_VIEWS,
+    **{objective: ("sentence1", "sentence2") for objective in PAIR_OBJECTIVES},
+    DISTILL: ("anchor",),
+}
+# The batch key of each target objective's targets: gold scores, labels 1 (same) / 0 (different), or the
+# teacher's embeddings.
+TARGETS = {
+    **{objective: "score" for objective in SCORED_PAIR_OBJECTIVES},
+    **{objective: "label" for objective in LABELLED_PAIR_OBJECTIVES},
+    DISTILL: "teacher",
+}
+
 
 def pair_kind(objective):
     """`scored` / `labelled` for a pair objective (the kind of `tf_simcse.data.pairs` data it trains on), else None."""

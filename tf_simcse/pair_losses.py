@@ -30,8 +30,8 @@ import dataclasses
 import tensorflow as tf
 
 from tf_simcse.losses import gather_across_replicas
+from tf_simcse.objectives import TARGET_OBJECTIVES
 
-PAIR_OBJECTIVES = ("cosent", "cosine_mse", "distill", "online_contrastive", "contrastive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,7 +226,7 @@ def online_contrastive_loss(emb1, emb2, labels, margin=0.5, *, replica=None):
 
 
 def pair_loss_share(objective, emb1, emb2, targets=None, **options):
-    """The loss of `objective` (one of `PAIR_OBJECTIVES`) for this replica, with the global-batch gathering done.
+    """The loss of `objective` (one of `tf_simcse.objectives.TARGET_OBJECTIVES`) for this replica, with the global-batch gathering done.
 
     On one device (or outside a replica context) it is the loss of the batch. In a replica context of a
     multi-replica strategy it is this replica's share: the shares of all replicas sum to the global-batch loss,
@@ -238,8 +238,8 @@ def pair_loss_share(objective, emb1, emb2, targets=None, **options):
             `targets` unused).
         **options: `scale` (cosent) or `margin` (online_contrastive, contrastive).
     """
-    if objective not in PAIR_OBJECTIVES:
-        raise ValueError(f"Unknown pair objective {objective!r}: choose one of {', '.join(PAIR_OBJECTIVES)}.")
+    if objective not in TARGET_OBJECTIVES:
+        raise ValueError(f"Unknown pair objective {objective!r}: choose one of {', '.join(TARGET_OBJECTIVES)}.")
     allowed = {"cosent": {"scale"}, "online_contrastive": {"margin"}, "contrastive": {"margin"}}.get(objective, set())
     unknown = sorted(set(options) - allowed)
     if unknown:

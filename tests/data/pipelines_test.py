@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_simcse import features
 from tf_simcse.data.examples import TrainingExamples, load_training_examples
 from tf_simcse.data.pipelines import (
-    INPUT_NAMES,
     epoch_order,
     example_lengths,
     field_lengths,
@@ -230,7 +230,7 @@ def test_supervised_batches_match_the_reference_tokenizer_and_resume(triplets, m
     spec = dataset.element_spec
     assert sorted(spec) == ["anchor", "hard_negative", "positive"]
     for field in spec.values():
-        assert sorted(field) == sorted(INPUT_NAMES)
+        assert sorted(field) == sorted(features.NAMES)
         for tensor_spec in field.values():
             assert tensor_spec.shape.is_fully_defined() and tensor_spec.shape.as_list() == [batch, seq_length]
             assert tensor_spec.dtype == tf.int32
@@ -245,7 +245,7 @@ def test_supervised_batches_match_the_reference_tokenizer_and_resume(triplets, m
         rows = order[k * batch : (k + 1) * batch]
         for field, values in texts.items():
             want = _hf_encode(tokenizer, [values[i] for i in rows], seq_length)
-            for name in INPUT_NAMES:
+            for name in features.NAMES:
                 np.testing.assert_array_equal(got[field][name], want[name], err_msg=f"batch {k} {field} {name}")
 
     # Resume: batches from start_batch=k are exactly the tail of the full epoch.
@@ -253,7 +253,7 @@ def test_supervised_batches_match_the_reference_tokenizer_and_resume(triplets, m
     assert len(resumed) == 2
     for got, want in zip(resumed, batches[4:]):
         for field in want:
-            for name in INPUT_NAMES:
+            for name in features.NAMES:
                 np.testing.assert_array_equal(got[field][name].numpy(), want[field][name])
     assert len(list(make_training_dataset(triplets, preprocessor, start_batch=6, **kwargs))) == 0
     # Another epoch is another order.
@@ -370,7 +370,7 @@ def test_length_grouping_on_kornli_pads_less_and_resumes_exactly(all_triplets, m
         widths.append(width)
         for field, texts in (("anchor", all_triplets.anchors), ("hard_negative", all_triplets.hard_negatives)):
             want = _hf_encode(tokenizer, [texts[i] for i in rows], width)
-            for name in INPUT_NAMES:
+            for name in features.NAMES:
                 np.testing.assert_array_equal(got[field][name].numpy(), want[name], err_msg=f"batch {k} {field}")
     assert set(widths) == {32, 48, 64}  # three XLA shapes for the whole epoch
 
@@ -386,7 +386,7 @@ def test_length_grouping_on_kornli_pads_less_and_resumes_exactly(all_triplets, m
     assert len(resumed) == 9
     for got, want in zip(resumed, grouped[30:]):
         for field in want:
-            for name in INPUT_NAMES:
+            for name in features.NAMES:
                 np.testing.assert_array_equal(got[field][name].numpy(), want[field][name].numpy())
 
 
@@ -414,7 +414,7 @@ def test_anchors_padded_separately_from_the_candidates(all_triplets, minilm_dir)
         shapes.add((widths["anchor"], widths["positive"]))
         for field, values in texts.items():
             want = _hf_encode(tokenizer, [values[i] for i in rows], widths[field])
-            for name in INPUT_NAMES:
+            for name in features.NAMES:
                 np.testing.assert_array_equal(got[field][name].numpy(), want[name], err_msg=f"batch {k} {field}")
     # Measured: ~21% padding (one length per batch: ~29%) in 3 (anchor, candidate) shape pairs.
     assert _padding_fraction(batches) == pytest.approx(0.211, abs=0.01)

@@ -45,8 +45,8 @@ from tf_simcse.data import readers
 from tf_simcse.data import carve as carve_lib
 from tf_simcse.data import specs as specs_lib
 from tf_simcse.errors import UserInputError
+from tf_simcse.objectives import SIMCSE_OBJECTIVES
 
-OBJECTIVES = ("unsup", "sup", "pair")
 _EXAMPLE_NOUN = {"unsup": "sentences", "pair": "pairs", "sup": "triplets"}
 
 # TFDS feature families, checked in this order (the first whose names are all present wins).
@@ -246,8 +246,8 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
             sentence file for `sup`), a malformed row, an unprepared TFDS dataset, or no examples at all.
         FileNotFoundError: a missing file.
     """
-    if objective not in OBJECTIVES:
-        raise UserInputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective not in SIMCSE_OBJECTIVES:
+        raise UserInputError(f"objective must be one of {SIMCSE_OBJECTIVES}, got {objective!r}")
     if isinstance(specs, (str, os.PathLike, specs_lib.DataSpec)):
         specs = [specs]
     specs = [specs_lib.parse_data_spec(s) for s in specs]

@@ -33,11 +33,9 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from tf_simcse.data.examples import OBJECTIVES
+from tf_simcse import features
+from tf_simcse.objectives import SIMCSE_OBJECTIVES, VIEWS
 
-FIELDS = ("anchor", "positive", "hard_negative")
-INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
-_FIELDS_OF = {"unsup": FIELDS[:1], "pair": FIELDS[:2], "sup": FIELDS}
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +52,11 @@ def steps_per_epoch(num_examples, batch_size, drop_remainder=True):
 
 def _field_texts(examples, objective):
     """`{field: list[str]}` for the fields the objective trains on, checked for presence and length."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective not in SIMCSE_OBJECTIVES:
+        raise ValueError(f"objective must be one of {SIMCSE_OBJECTIVES}, got {objective!r}")
     available = {"anchor": examples.anchors, "positive": examples.positives, "hard_negative": examples.hard_negatives}
     out = {}
-    for field in _FIELDS_OF[objective]:
+    for field in VIEWS[objective]:
         texts = available[field]
         if texts is None:
             raise ValueError(
@@ -229,7 +227,7 @@ def field_lengths(examples, preprocessor, *, objective):
         parts = []
         for start in range(0, len(values), _LENGTH_CHUNK):
             chunk = tf.constant(values[start : start + _LENGTH_CHUNK], dtype=tf.string)
-            mask = call(chunk)["input_mask"]
+            mask = call(chunk)[features.MASK]
             parts.append(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1).numpy())
         cached[field] = np.concatenate(parts).astype(np.int32) if parts else np.zeros([0], np.int32)
     return {field: cached[field] for field in texts}
@@ -374,15 +372,15 @@ def make_training_dataset(
         return target if seq_length is None else tf.minimum(target, int(seq_length))
 
     def pad_to(packed, width):
-        paddings = [[0, 0], [0, width - tf.shape(packed["input_word_ids"])[1]]]
+        paddings = [[0, 0], [0, width - tf.shape(packed[features.WORD_IDS])[1]]]
         return {
-            name: tf.pad(t, paddings, constant_values=pad_id if name == "input_word_ids" else 0)
+            name: tf.pad(t, paddings, constant_values=pad_id if name == features.WORD_IDS else 0)
             for name, t in packed.items()
         }
 
     def trim(packed):
         # The columns past a group's longest row are all padding: dropping them changes no embedding.
-        width = round_up(tf.reduce_max(tf.reduce_sum(packed["input_mask"], axis=1)))
+        width = round_up(tf.reduce_max(tf.reduce_sum(packed[features.MASK], axis=1)))
         return {name: t[:, :width] for name, t in packed.items()}
 
     def tokenize(batch):
@@ -390,15 +388,15 @@ def make_training_dataset(
         # rounded up), then the anchors and the other views trimmed apart with `pad_anchors_separately`.
         packed = call(tf.concat([batch[f] for f in fields], axis=0))
         if multiple is not None:
-            packed = pad_to(packed, round_up(tf.shape(packed["input_word_ids"])[1]))
-        split = {name: tf.split(packed[name], len(fields), axis=0) for name in INPUT_NAMES}
-        out = {f: {name: split[name][i] for name in INPUT_NAMES} for i, f in enumerate(fields)}
+            packed = pad_to(packed, round_up(tf.shape(packed[features.WORD_IDS])[1]))
+        split = {name: tf.split(packed[name], len(fields), axis=0) for name in features.NAMES}
+        out = {f: {name: split[name][i] for name in features.NAMES} for i, f in enumerate(fields)}
         if separate:
             out[fields[0]] = trim(out[fields[0]])
-            others = trim({name: tf.concat(split[name][1:], axis=0) for name in INPUT_NAMES})
-            parts = {name: tf.split(others[name], len(fields) - 1, axis=0) for name in INPUT_NAMES}
+            others = trim({name: tf.concat(split[name][1:], axis=0) for name in features.NAMES})
+            parts = {name: tf.split(others[name], len(fields) - 1, axis=0) for name in features.NAMES}
             for i, f in enumerate(fields[1:]):
-                out[f] = {name: parts[name][i] for name in INPUT_NAMES}
+                out[f] = {name: parts[name][i] for name in features.NAMES}
         if static_length is not None:
             shape = [static_batch, static_length]
             out = {f: {k: tf.ensure_shape(t, shape) for k, t in view.items()} for f, view in out.items()}

@@ -29,18 +29,13 @@ disk only, so a remote preset is staged through a local temporary directory.
 
 import keras_hub
 
+from tf_simcse import features
 from tf_simcse import fileio
 from tf_simcse.encoders import _hf_checkpoint
 from tf_simcse.encoders import klue_roberta
 from tf_simcse.encoders.backbone import BertFamilyBackbone
 from tf_simcse.errors import UserInputError
 
-# Our packed feature names (TF Hub's text API) -> keras-hub backbone input names.
-INPUT_NAMES = {
-    "input_word_ids": "token_ids",
-    "input_mask": "padding_mask",
-    "input_type_ids": "segment_ids",
-}
 
 # keras-hub backbones whose output is a bare tensor: their LayerNorm epsilon (all use exact GELU and no pooler).
 _TENSOR_OUTPUT_BACKBONES = {
@@ -112,8 +107,8 @@ def backbone_input_names(backbone):
     inputs = backbone.input
     if not isinstance(inputs, dict):
         raise ValueError(f"{type(backbone).__name__} does not take a dict of inputs")
-    names = {ours: theirs for ours, theirs in INPUT_NAMES.items() if theirs in inputs}
-    if "input_word_ids" not in names or "input_mask" not in names:
+    names = {ours: theirs for ours, theirs in features.KERAS_HUB.items() if theirs in inputs}
+    if features.WORD_IDS not in names or features.MASK not in names:
         raise ValueError(
             f"{type(backbone).__name__} inputs {sorted(inputs)} lack 'token_ids' or 'padding_mask'"
         )

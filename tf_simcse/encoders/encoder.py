@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_simcse import features
 from tf_simcse import fileio
 from tf_simcse.encoders import checkpoints
 from tf_simcse.encoders.poolers import LAYERS_NEEDED, MLPHead, SentencePooler, check_pooler
@@ -18,12 +19,6 @@ from tf_simcse.errors import UserInputError
 
 ENCODER_CONFIG_FILE = "tf_simcse_encoder.json"
 _FORMAT_VERSION = 1
-# keras-hub text backbones name their inputs like this; our packed dicts use the TF Hub names.
-_BACKBONE_INPUT_NAMES = {
-    "token_ids": "input_word_ids",
-    "padding_mask": "input_mask",
-    "segment_ids": "input_type_ids",
-}
 
 
 @keras.saving.register_keras_serializable(package="tf_simcse")
@@ -57,7 +52,7 @@ class Encoder(keras.Model):
         states = [last if i in (-1, len(layers) - 1) else layers[i].output for i in wanted]
         # A view of the backbone that also exposes the intermediate layers the pooler reads (shared weights).
         self._hidden_states = keras.Model(backbone.input, states, name="hidden_states")
-        self._backbone_keys = [k for k in _BACKBONE_INPUT_NAMES if k in backbone.input]
+        self._backbone_names = checkpoints.backbone_input_names(backbone)  # ours -> the backbone's (features)
         self.pool = SentencePooler(self.pooler, name="pool")
         self.mlp = MLPHead(self.hidden_dim, name="mlp") if self.pooler == "cls" else None
         if self.mlp is not None:
@@ -67,10 +62,10 @@ class Encoder(keras.Model):
     # ----------------------------------------------------------------------------------------------- model
     def backbone_inputs(self, inputs):
         """Maps the packed TF Hub-style dict onto the backbone's input names."""
-        missing = [v for k, v in _BACKBONE_INPUT_NAMES.items() if k in self._backbone_keys and v not in inputs]
+        missing = [ours for ours in self._backbone_names if ours not in inputs]
         if missing:
             raise ValueError(f"Encoder inputs lack {missing}; got keys {sorted(inputs)}.")
-        return {k: inputs[_BACKBONE_INPUT_NAMES[k]] for k in self._backbone_keys}
+        return {theirs: inputs[ours] for ours, theirs in self._backbone_names.items()}
 
     def uses_mlp(self, training):
         return self.mlp is not None and (bool(training) or not self.mlp_only_train)
@@ -80,7 +75,7 @@ class Encoder(keras.Model):
         states = self._hidden_states(backbone_inputs, training=training)
         if not isinstance(states, (list, tuple)):
             states = [states]
-        embedding = self.pool(list(states), backbone_inputs["padding_mask"])
+        embedding = self.pool(list(states), inputs[features.MASK])
         if self.uses_mlp(training):
             embedding = self.mlp(embedding)
         return embedding

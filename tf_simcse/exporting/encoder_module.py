@@ -28,11 +28,11 @@ the Encoder from.
 import keras
 import tensorflow as tf
 
+from tf_simcse import features
 from tf_simcse.encoders.exported import tf_variable
 from tf_simcse.encoders.poolers import LAYERS_NEEDED
 
-INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
-INPUT_SPEC = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+INPUT_SPEC = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in features.NAMES}
 
 
 def flat_outputs(outputs):
@@ -89,7 +89,7 @@ class EncoderModule(tf.train.Checkpoint):
         # The rule of Encoder.__init__/call: the last layer is the backbone's sequence_output; the MLP head is
         # applied at inference unless the recipe trains with it only (mlp_only_train).
         needed = [sequence_output if i in (-1, last) else layer_outputs[i] for i in LAYERS_NEEDED[encoder.pooler]]
-        embedding = encoder.pool(needed, backbone_inputs["padding_mask"])
+        embedding = encoder.pool(needed, inputs[features.MASK])
         if encoder.uses_mlp(training=False):
             embedding = encoder.mlp(embedding)
         embedding = tf.cast(embedding, tf.float32)

@@ -21,6 +21,7 @@ import itertools
 
 import tensorflow as tf
 
+from tf_simcse import features
 from tf_simcse.preprocessing.byte_level_bpe import ByteLevelBPETokenizer
 from tf_simcse.preprocessing.packing import InputPacker, _num_special_tokens, longest_first_lengths
 from tf_simcse.preprocessing.wordpiece import WordPieceTokenizer
@@ -64,11 +65,11 @@ def pack_inputs(packer, segments, seq_length):
         dynamic=True,
     )
     packed = unbounded(truncated)
-    padding = [[0, 0], [0, seq_length - tf.shape(packed["input_word_ids"])[1]]]
+    padding = [[0, 0], [0, seq_length - tf.shape(packed[features.WORD_IDS])[1]]]
     return {
-        "input_word_ids": tf.pad(packed["input_word_ids"], padding, constant_values=packer.pad_id),
-        "input_mask": tf.pad(packed["input_mask"], padding),
-        "input_type_ids": tf.pad(packed["input_type_ids"], padding),
+        features.WORD_IDS: tf.pad(packed[features.WORD_IDS], padding, constant_values=packer.pad_id),
+        features.MASK: tf.pad(packed[features.MASK], padding),
+        features.TYPE_IDS: tf.pad(packed[features.TYPE_IDS], padding),
     }
 
 

@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from tf_simcse import features
+
 _PAIR_STYLES = ("bert", "roberta")
 
 
@@ -151,7 +153,7 @@ class InputPacker(tf.Module):
         if not self.dynamic:
             shape = [None, seq_length]
             word_ids, mask, type_ids = (tf.ensure_shape(t, shape) for t in (word_ids, mask, type_ids))
-        return {"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": type_ids}
+        return {features.WORD_IDS: word_ids, features.MASK: mask, features.TYPE_IDS: type_ids}
 
     @staticmethod
     def _as_ragged(segment):

@@ -12,6 +12,7 @@ import typing
 
 import numpy as np
 
+from tf_simcse import features
 from tf_simcse.errors import UserInputError
 
 
@@ -85,7 +86,7 @@ def load_export_backend(model, *, raw_embeddings=False):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def call(sentences):
             packed = preprocessor(sentences)  # padded to the export's seq_length: cut to the longest row
-            length = tf.reduce_max(tf.reduce_sum(packed["input_mask"], axis=1))
+            length = tf.reduce_max(tf.reduce_sum(packed[features.MASK], axis=1))
             return encoder({k: v[:, :length] for k, v in packed.items()}, training=False)["default"]
 
     else:
