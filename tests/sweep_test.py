@@ -212,6 +212,14 @@ def test_two_workers_share_one_sqlite_study(shared_data, tmp_path):
         assert json.loads((tmp_path / "search" / f"trial-{t.number}" / "metrics.json").read_text())["steps"] == 1
 
 
+def test_a_parallel_run_in_a_bucket_logs_to_a_local_file(tmp_path):
+    from tf_simcse.sweeping import runs
+
+    assert runs._local_log_path(str(tmp_path / "seed-1"), "seed 1") == str(tmp_path / "seed-1" / runs.RUN_LOG_FILE)
+    remote = runs._local_log_path("gs://bucket/sweep/seed-1", "seed 1")
+    assert not remote.startswith("gs://") and os.path.isdir(os.path.dirname(remote)) and "seed-1" in remote
+
+
 def test_a_killed_worker_s_trial_is_retried_with_its_parameters_from_its_checkpoint(shared_data, tmp_path, capsys):
     """Heartbeats: a worker killed (SIGKILL) mid-trial leaves the trial RUNNING; the next worker marks it FAIL
     after two heartbeat intervals and retries it with the same parameters in the same directory, resuming from
@@ -226,11 +234,13 @@ def test_a_killed_worker_s_trial_is_retried_with_its_parameters_from_its_checkpo
                               PYTHONPATH=str(REPO_ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     checkpoints = out / "trial-0" / "checkpoints"
     deadline = time.monotonic() + 240
-    while not list(checkpoints.glob("*.index")) and time.monotonic() < deadline and worker.poll() is None:
+    # The manager's `checkpoint` file names a checkpoint only once all of it is written (an .index file alone may
+    # be a save in progress, which a resume rightly ignores).
+    while not (checkpoints / "checkpoint").exists() and time.monotonic() < deadline and worker.poll() is None:
         time.sleep(0.1)
     worker.kill()
     stderr = worker.communicate()[1].decode(errors="replace")
-    assert list(checkpoints.glob("*.index")), f"no checkpoint before the kill: {stderr[-3000:]}"
+    assert (checkpoints / "checkpoint").exists(), f"no checkpoint before the kill: {stderr[-3000:]}"
     assert not (out / "trial-0" / "metrics.json").exists()  # killed mid-trial
     killed = optuna.load_study(study_name="hb", storage=storage).trials[0]
     assert killed.state.name == "RUNNING"

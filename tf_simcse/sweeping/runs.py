@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 from tf_simcse import fileio
@@ -76,9 +77,10 @@ def run_in_processes(configs, parallel, log, poll_seconds=1.0):
     """Trains `{key: config}` as `python -m tf_simcse.train` processes, at most `parallel` at a time.
 
     Each run writes `RUN_CONFIG_FILE` in its output directory, trains from it (resuming from that directory's
-    checkpoints, as in-process) and logs to `RUN_LOG_FILE` there. The runs share the machine's cores: each process
-    gets cores // parallel intra-op threads (TF_NUM_INTRAOP_THREADS) unless the environment sets that already.
-    Returns `{key: (exit status, log path)}` of the runs that failed; Ctrl-C stops every process it started.
+    checkpoints, as in-process) and logs to `RUN_LOG_FILE` there (to a local file when the directory is a
+    bucket). The runs share the machine's cores: each process gets cores // parallel intra-op threads
+    (TF_NUM_INTRAOP_THREADS) unless the environment sets that already. Returns `{key: (exit status, log path)}`
+    of the runs that failed; Ctrl-C stops every process it started.
     """
     env = dict(os.environ)
     threads = max(1, (os.cpu_count() or 1) // parallel)
@@ -92,7 +94,7 @@ def run_in_processes(configs, parallel, log, poll_seconds=1.0):
                 fileio.makedirs(config.output_dir)
                 recipe = fileio.join(config.output_dir, RUN_CONFIG_FILE)
                 fileio.write_text(recipe, json.dumps(recipe_of(config), indent=1) + "\n")
-                log_path = os.path.join(config.output_dir, RUN_LOG_FILE)
+                log_path = _local_log_path(config.output_dir, key)
                 command = [sys.executable, "-m", "tf_simcse.train", "--config", recipe,
                            "--output_dir", config.output_dir]
                 with open(log_path, "ab") as log_file:
@@ -115,6 +117,16 @@ def run_in_processes(configs, parallel, log, poll_seconds=1.0):
         for process, _ in running.values():
             process.wait()
     return failed
+
+
+def _local_log_path(output_dir, key):
+    """`RUN_LOG_FILE` in the run's directory; for a bucket (gs://...) a local file instead, as processes write
+    their output to local files only."""
+    if not fileio.is_remote(output_dir):
+        return os.path.join(output_dir, RUN_LOG_FILE)
+    folder = os.path.join(tempfile.gettempdir(), "tf_simcse_sweep_logs")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{key.replace(' ', '-')}-{os.getpid()}.log")
 
 
 def last_error_line(log_path):
