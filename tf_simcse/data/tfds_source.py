@@ -24,11 +24,13 @@ def _project_builder(name):
     return any(os.path.isdir(os.path.join(folder, base)) for folder in spec.submodule_search_locations)
 
 
-def _prepare_hint(name):
+def _not_prepared(what, name, where):
+    """The error of a known dataset with no prepared data in `where`, saying how to prepare it."""
     if _project_builder(name):
-        return (f"prepare it first (`python -m tfds_builders.prepare {name} --manual_dir DIR_WITH_THE_UPSTREAM_FILES`"
-                f", or `--download` when online)")
-    return f"prepare it first (tfds.builder({name!r}).download_and_prepare() when online)"
+        how = f"`python -m tfds_builders.prepare {name} --manual_dir DIR_WITH_THE_UPSTREAM_FILES`, or `--download` when online"
+    else:
+        how = f"tfds.builder({name!r}).download_and_prepare() when online"
+    return f"{what}: TFDS dataset {name!r} is not prepared in {where}: prepare it first ({how}), or pass a local file instead"
 
 
 def prepared_builder(name, *, what, data_dir=None):
@@ -43,17 +45,11 @@ def prepared_builder(name, *, what, data_dir=None):
         # Neither registered nor prepared in data_dir. TFDS's own message lists every dataset it knows (hundreds
         # of lines); say what matters instead.
         if _project_builder(name):
-            raise UserInputError(
-                f"{what}: TFDS dataset {name!r} is not prepared in {data_dir or 'the default data_dir'}: "
-                f"{_prepare_hint(name)}, or pass a local file instead"
-            ) from None
+            raise UserInputError(_not_prepared(what, name, data_dir or "the default data_dir")) from None
         raise UserInputError(
             f"{what}: TFDS knows no dataset {name!r} (neither a registered builder nor prepared data in "
             f"{data_dir or 'the default data_dir'}); pass a local file instead"
         ) from None
     if not builder.is_prepared():
-        raise UserInputError(
-            f"{what}: TFDS dataset {name!r} is not prepared in {builder.data_dir}: {_prepare_hint(name)}, or pass "
-            "a local file instead"
-        )
+        raise UserInputError(_not_prepared(what, name, builder.data_dir))
     return builder

@@ -1,7 +1,6 @@
 """One training run of a sweep: build its config, run the Trainer in-process or in a process of its own, tell a
 finished run."""
 
-import json
 import os
 import subprocess
 import sys
@@ -93,7 +92,7 @@ def run_in_processes(configs, parallel, log, poll_seconds=1.0):
                 key, config = waiting.pop(0)
                 fileio.makedirs(config.output_dir)
                 recipe = fileio.join(config.output_dir, RUN_CONFIG_FILE)
-                fileio.write_text(recipe, json.dumps(recipe_of(config), indent=1) + "\n")
+                fileio.write_json(recipe, recipe_of(config))
                 log_path = _local_log_path(config.output_dir, key)
                 command = [sys.executable, "-m", "tf_simcse.train", "--config", recipe,
                            "--output_dir", config.output_dir]
