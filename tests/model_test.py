@@ -444,7 +444,9 @@ def test_embedding_rows_get_adam_on_their_summed_gradient():
     dense = tf.convert_to_tensor(sparse).numpy()
     model.fit(_dataset(batch), verbose=0)
     velocity = model.optimizer._velocities[model.optimizer._get_variable_index(table)].numpy()
-    np.testing.assert_allclose(velocity, (1 - 0.999) * dense**2, rtol=1e-5, atol=1e-12)
+    # rtol 1e-4: the step's gradient is the tape's up to float32 summation order (the sum of squares that
+    # stock AdamW keeps differs by a factor of order 1 on rows seen more than once).
+    np.testing.assert_allclose(velocity, (1 - 0.999) * dense**2, rtol=1e-4, atol=1e-12)
     stock = keras.optimizers.AdamW(1e-3, weight_decay=0.0)
     stock.apply_gradients([(sparse, keras.Variable(table.numpy()))])
     occurrences = tf.math.unsorted_segment_sum(sparse.values**2, sparse.indices, table.shape[0]).numpy()

@@ -76,7 +76,8 @@ def test_save_pretrained_and_from_pretrained_on_ram(local_encoder):
     run = _ram("run")
     best = fileio.join(run, "best")
     local_encoder.save_pretrained(best)
-    assert fileio.listdir(best) == ["backbone", "mlp_head.npz", "preprocessor", "tf_simcse_encoder.json"]
+    assert fileio.listdir(best) == ["assets", "config.json", "metadata.json", "model.weights.h5", "preprocessor.json",
+                                    "task.json", "task.weights.h5", "tf_simcse_encoder.json"]
     local_encoder.save_pretrained(best)  # saving again over it (ram:// appends to rewritten files if let)
     # A training output directory resolves to its best/.
     loaded = Encoder.from_pretrained(run)

@@ -59,6 +59,18 @@ def test_run_writes_the_output_contract(shared_data, tmp_path):
     assert json.loads((out / "config.json").read_text())["objective"] == "sup"
     best = max(report["evaluations"], key=lambda e: e["korsts:dev/cosine_spearman"])
     assert report["best_step"] == best["step"]
+    # best/ and export/keras_hub are keras-hub presets: keras-hub's own loader gives tf_simcse's embeddings.
+    import keras_hub
+    import numpy as np
+
+    from tf_simcse.encoders.encoder import Encoder
+
+    sentences = ["한 남자가 음식을 먹는다.", "원숭이 한 마리가 드럼을 연주한다.", "a"]
+    expected = Encoder.from_pretrained(out).encode(sentences)
+    for preset in (out / "best", out / "export" / "keras_hub"):
+        embedder = keras_hub.models.TextEmbedder.from_preset(str(preset))
+        np.testing.assert_allclose(np.asarray(embedder.encode_text(sentences, verbose=0)), expected, atol=1e-5,
+                                   rtol=0, err_msg=str(preset))
 
 
 @pytest.mark.slow

@@ -124,6 +124,23 @@ def test_layout_config_and_model_card(export_dir):
     assert (rebuilt.pooler, rebuilt.max_seq_length, rebuilt.mlp_only_train) == ("cls", SEQ_LENGTH, False)
 
 
+def test_the_export_holds_a_keras_hub_preset(export_dir, reference_encoder, korsts_sentences):
+    """export/keras_hub: keras-hub's TextEmbedder.from_preset loads the exported model, and encode_text equals
+    tf_simcse's encode (and the SavedModels: test_every_route_equals_encode_*)."""
+    import keras_hub
+
+    import tf_simcse  # noqa: F401  (registers the preset's classes)
+
+    embedder = keras_hub.models.TextEmbedder.from_preset(str(export_dir / "keras_hub"))
+    assert type(embedder).__name__ == "BertFamilyTextEmbedder"
+    assert embedder.preprocessor.sequence_length == SEQ_LENGTH
+    sentences = EDGE_CASES + korsts_sentences
+    got = np.asarray(embedder.encode_text(sentences, verbose=0))
+    np.testing.assert_allclose(got, reference_encoder.encode(sentences), atol=1e-5, rtol=0)
+    readme = (export_dir / "README.md").read_text(encoding="utf-8")
+    assert f'TextEmbedder.from_preset("{export_dir.name}/keras_hub")' in readme
+
+
 def test_export_refuses_bad_arguments(tmp_path, reference_encoder):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "keep.txt").write_text("x")

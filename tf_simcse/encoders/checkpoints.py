@@ -16,9 +16,13 @@ those is output-exact for the general case:
   the pooler is dropped.
 - distilbert: the converter only reads weights saved under a `distilbert.` prefix (a bare `DistilBertModel` has
   none), `DistilBertBackbone` returns a bare tensor, and the config's `activation` is not read.
-keras-hub presets (a directory `save_backbone` wrote, or keras-hub's own format) load through keras-hub; the
-tensor-output keras-hub RoBERTa / XLM-R / DistilBERT backbones are rebuilt as `BertFamilyBackbone` with the same
-weights.
+keras-hub presets (a directory `save_backbone` wrote, or keras-hub's own format) load through keras-hub; its
+`BertBackbone` and the tensor-output RoBERTa / XLM-R / DistilBERT backbones are rebuilt as `BertFamilyBackbone`
+with the same weights and the same numerics as keras-hub's own classes, so that every model tf_simcse saves is a
+preset of `BertFamilyTextEmbedder`. Those numerics are keras-hub's, not always the original checkpoint's:
+keras-hub's `BertBackbone` computes tanh-approximate GELU, while the Hugging Face checkpoints behind its MiniLM
+and BGE presets use exact GELU (measured on all-MiniLM-L6-v2 in tests/encoders/presets_test.py); where both
+exist, the Hugging Face directory is the exact path.
 
 Dropout: see `BertFamilyBackbone` -- one rate for attention probabilities and residuals, taken from
 `hidden_dropout_prob` (DistilBERT: `dropout`).
@@ -64,11 +68,56 @@ def load_backbone(path, *, dropout=None, dtype=None):
         raise FileNotFoundError(
             f"{path}: no config.json; expected a Hugging Face checkpoint directory or a keras-hub preset directory"
         )
-    if _is_keras_hub_preset(path):
+    if is_keras_hub_preset(path):
         return _load_keras_hub_preset(path, dropout=dropout, dtype=dtype)
     if klue_roberta.is_klue_roberta(path):
         return klue_roberta.load_klue_roberta(path, dropout=dropout, dtype=dtype)
     return _hf_checkpoint.load(path, dropout=dropout, dtype=dtype)
+
+
+# keras-hub's preset architectures that tf_simcse trains (the `path` of a built-in preset's metadata).
+_PRESET_ARCHITECTURES = ("bert", "roberta", "xlm_roberta", "distil_bert")
+
+
+def is_preset_handle(model):
+    """Whether `model` names a keras-hub preset to download: a built-in name (`multilingual_e5_base`, `bge_m3`),
+    `kaggle://owner/model/keras/variant[/version]` or `hf://owner/name`."""
+    from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
+
+    return model.startswith(("kaggle://", "hf://")) or model in BUILTIN_PRESETS
+
+
+def download_preset(handle):
+    """Downloads a keras-hub preset (see `is_preset_handle`) into keras-hub's cache; returns its directory.
+
+    Kaggle handles download with kagglehub, Hugging Face ones with huggingface_hub (both installed with
+    keras-hub), the whole preset at once. A download that fails (no network, a gated or missing model) is one
+    `UserInputError` naming the handle.
+    """
+    from keras_hub.src.utils.preset_utils import BUILTIN_PRESETS
+
+    if handle in BUILTIN_PRESETS:
+        architecture = BUILTIN_PRESETS[handle].get("metadata", {}).get("path")
+        if architecture not in _PRESET_ARCHITECTURES:
+            raise UserInputError(
+                f"--model {handle}: keras-hub's {handle} is a {architecture} model; tf_simcse trains the "
+                f"architectures {', '.join(_PRESET_ARCHITECTURES)}"
+            )
+        source = BUILTIN_PRESETS[handle]["kaggle_handle"]
+    else:
+        source = handle
+    try:
+        if source.startswith("hf://"):
+            import huggingface_hub
+
+            return huggingface_hub.snapshot_download(source[len("hf://"):])
+        import kagglehub
+
+        return kagglehub.model_download(source[len("kaggle://"):])
+    except (OSError, ValueError, ImportError) as e:  # requests' and huggingface_hub's errors are OSErrors
+        raise UserInputError(
+            f"--model {handle}: cannot download this keras-hub preset ({type(e).__name__}: {str(e)[:300]})"
+        ) from None
 
 
 def create_backbone(config, *, dtype=None):
@@ -88,6 +137,31 @@ def create_backbone(config, *, dtype=None):
     kwargs = _hf_checkpoint.backbone_kwargs(config, source="create_backbone(config)")
     kwargs["use_pooler"] = bool(config.get("use_pooler", kwargs["use_pooler"]))
     return BertFamilyBackbone(**kwargs, dtype=dtype)
+
+
+def as_bert_family(backbone):
+    """`backbone` as a `BertFamilyBackbone`: keras-hub's `BertBackbone` is rebuilt with the same weights and the
+    numerics it computes with (tanh-approximate GELU, LayerNorm epsilon 1e-12); other backbones are returned as
+    they are. The result shares nothing with `backbone` (a copy) unless it is `backbone` itself."""
+    if isinstance(backbone, BertFamilyBackbone) or type(backbone).__name__ != "BertBackbone":
+        return backbone
+    target = BertFamilyBackbone(
+        vocabulary_size=backbone.vocabulary_size,
+        num_layers=backbone.num_layers,
+        num_heads=backbone.num_heads,
+        hidden_dim=backbone.hidden_dim,
+        intermediate_dim=backbone.intermediate_dim,
+        dropout=backbone.dropout,
+        max_sequence_length=backbone.max_sequence_length,
+        num_segments=backbone.num_segments,
+        hidden_activation="gelu_new",  # keras-hub's BertBackbone: `gelu_approximate`
+        layer_norm_epsilon=1e-12,
+        use_pooler=True,
+        dtype=backbone.dtype_policy,
+    )
+    # Same layer names, classes and creation order (BertFamilyBackbone mirrors BertBackbone): same variables.
+    target.set_weights(backbone.get_weights())
+    return target
 
 
 def save_backbone(backbone, directory):
@@ -135,8 +209,11 @@ def sequence_length(backbone, requested, saved_default, fallback=128):
     return min(length, limit) if limit is not None else length
 
 
-def _is_keras_hub_preset(path):
+def is_keras_hub_preset(path):
+    """Whether `path`'s config.json is a keras-hub backbone config (not a Hugging Face one)."""
     config_file = fileio.join(path, "config.json")
+    if not fileio.isfile(config_file):
+        return False
     config = fileio.read_json(config_file)
     if not isinstance(config, dict):
         raise UserInputError(f"{config_file}: expected a JSON object, found {type(config).__name__}")
@@ -151,7 +228,7 @@ def _load_keras_hub_preset(path, *, dropout, dtype):
         except (OSError, ValueError, TypeError, KeyError) as e:  # h5py's OSError for a truncated weights file
             raise UserInputError(f"{path}: cannot load this keras-hub preset ({type(e).__name__}: {e})") from None
     if isinstance(backbone.output, dict) and "sequence_output" in backbone.output:
-        return backbone
+        return as_bert_family(backbone)
     return _from_tensor_output_backbone(backbone, path)
 
 

@@ -5,24 +5,37 @@ Training, evaluation, the CLIs and export all call this class; nothing else re-d
 
 import io
 import math
+import os
 import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_simcse import features
 from tf_simcse import fileio
 from tf_simcse.encoders import checkpoints
-from tf_simcse.encoders.poolers import LAYERS_NEEDED, MLPHead, SentencePooler, check_pooler
+from tf_simcse.encoders.bert_family_text_embedder import BertFamilyTextEmbedder
+from tf_simcse.encoders.bert_family_text_embedder_preprocessor import (
+    ASSETS_DIR,
+    BertFamilyTextEmbedderPreprocessor,
+)
+from tf_simcse.encoders.sentence_head import SentenceHead
 from tf_simcse.errors import UserInputError
+from tf_simcse.preprocessing import keras_hub_tokenizers
+from tf_simcse.preprocessing.text_preprocessor import TextPreprocessor
 
 ENCODER_CONFIG_FILE = "tf_simcse_encoder.json"
-_FORMAT_VERSION = 1
+# 2: the directory is a keras-hub preset of BertFamilyTextEmbedder; 1: backbone/, mlp_head.npz, preprocessor/.
+_FORMAT_VERSION = 2
+TASK_CONFIG_FILE = "task.json"
+TASK_WEIGHTS_FILE = "task.weights.h5"
+PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
+# keras-hub's names for a task's pooling -> tf_simcse's poolers.
+_KERAS_HUB_POOLING = {"mean": "avg", "cls": "cls_before_pooler"}
 
 
 @keras.saving.register_keras_serializable(package="tf_simcse")
-class Encoder(keras.Model):
+class Encoder(SentenceHead, keras.Model):
     """A sentence encoder: `{input_word_ids, input_mask, input_type_ids}` -> float32 `[batch, hidden]`.
 
     Args:
@@ -39,59 +52,12 @@ class Encoder(keras.Model):
     def __init__(self, backbone, pooler="cls", mlp_only_train=False, preprocessor=None, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
-        self.pooler = check_pooler(pooler)
-        self.mlp_only_train = bool(mlp_only_train)
+        self._build_head(backbone, pooler, mlp_only_train)
         self.preprocessor = preprocessor
-        self.hidden_dim = int(backbone.hidden_dim)
-
-        wanted = LAYERS_NEEDED[self.pooler]
-        layers = backbone.transformer_layers
-        if len(layers) < 2 and any(i not in (-1, len(layers) - 1) for i in wanted):
-            raise ValueError(f"pooler {pooler!r} needs at least 2 transformer layers; the backbone has {len(layers)}.")
-        last = backbone.output["sequence_output"]
-        states = [last if i in (-1, len(layers) - 1) else layers[i].output for i in wanted]
-        # A view of the backbone that also exposes the intermediate layers the pooler reads (shared weights).
-        self._hidden_states = keras.Model(backbone.input, states, name="hidden_states")
-        self._backbone_names = checkpoints.backbone_input_names(backbone)  # ours -> the backbone's (features)
-        self.pool = SentencePooler(self.pooler, name="pool")
-        self.mlp = MLPHead(self.hidden_dim, name="mlp") if self.pooler == "cls" else None
-        if self.mlp is not None:
-            self.mlp.build((None, self.hidden_dim))
         self._embed_strings = None
 
-    # ----------------------------------------------------------------------------------------------- model
-    def backbone_inputs(self, inputs):
-        """Maps the packed TF Hub-style dict onto the backbone's input names."""
-        missing = [ours for ours in self._backbone_names if ours not in inputs]
-        if missing:
-            raise ValueError(f"Encoder inputs lack {missing}; got keys {sorted(inputs)}.")
-        return {theirs: inputs[ours] for ours, theirs in self._backbone_names.items()}
-
-    def uses_mlp(self, training):
-        return self.mlp is not None and (bool(training) or not self.mlp_only_train)
-
     def call(self, inputs, training=False):
-        backbone_inputs = self.backbone_inputs(inputs)
-        states = self._hidden_states(backbone_inputs, training=training)
-        if not isinstance(states, (list, tuple)):
-            states = [states]
-        embedding = self.pool(list(states), inputs[features.MASK])
-        if self.uses_mlp(training):
-            embedding = self.mlp(embedding)
-        return embedding
-
-    def init_mlp_from_backbone_pooler(self):
-        """Copies a BERT-style pretrained pooler (dense + tanh on [CLS]) into the MLP head.
-
-        Released SimCSE checkpoints in Hugging Face format store the trained MLP as BERT's pooler, so loading it
-        this way reproduces their `cls` embeddings. Returns False when there is nothing to copy.
-        """
-        pooled_dense = getattr(self.backbone, "pooled_dense", None)
-        if self.mlp is None or pooled_dense is None:
-            return False
-        self.mlp.dense.kernel.assign(tf.cast(pooled_dense.kernel, "float32"))
-        self.mlp.dense.bias.assign(tf.cast(pooled_dense.bias, "float32"))
-        return True
+        return self.embed(inputs, training=training)
 
     # ---------------------------------------------------------------------------------------------- encode
     @property
@@ -146,21 +112,44 @@ class Encoder(keras.Model):
             "hidden_dim": self.hidden_dim,
         }
 
-    def save_pretrained(self, directory):
-        """Writes backbone (keras-hub preset layout), MLP head, preprocessor and settings to `directory`.
+    def as_text_embedder(self):
+        """This encoder as a keras-hub `BertFamilyTextEmbedder` (sharing the backbone; the MLP head copied).
 
-        `directory` may be on any TensorFlow filesystem (`gs://...`, see `tf_simcse.fileio`). The settings file,
-        which marks a complete directory, is written last.
+        A keras-hub `BertBackbone` is rebuilt as `BertFamilyBackbone` (`checkpoints.as_bert_family`), so that
+        keras-hub finds the task class when it loads the preset.
+        """
+        preprocessor = None
+        if self.preprocessor is not None:
+            preprocessor = BertFamilyTextEmbedderPreprocessor(
+                self.preprocessor, sequence_length=self.preprocessor.seq_length, dynamic=self.preprocessor.dynamic
+            )
+        embedder = BertFamilyTextEmbedder(
+            checkpoints.as_bert_family(self.backbone),
+            preprocessor=preprocessor,
+            pooler=self.pooler,
+            mlp_only_train=self.mlp_only_train,
+        )
+        if self.mlp is not None:
+            embedder.mlp.set_weights(self.mlp.get_weights())
+        return embedder
+
+    def save_pretrained(self, directory):
+        """Writes the encoder to `directory` as a keras-hub preset, plus tf_simcse's settings file.
+
+        The preset is that of `as_text_embedder()`: `keras_hub.models.TextEmbedder.from_preset(directory)` loads
+        it (after `import tf_simcse`), and so does `Encoder.from_pretrained`. Layout:
+
+            config.json, model.weights.h5, metadata.json   the backbone (keras-hub's files)
+            task.json, task.weights.h5                     the task: pooler, MLP rule; the MLP head's weights
+            preprocessor.json, assets/tf_simcse_preprocessor/   the preprocessor (the TextPreprocessor files)
+            tf_simcse_encoder.json                         pooler, max_seq_length; written last
+
+        `directory` may be on any TensorFlow filesystem (`gs://...`, see `tf_simcse.fileio`); the settings file
+        marks a complete directory.
         """
         directory = fileio.as_path(directory)
-        fileio.makedirs(directory)
-        checkpoints.save_backbone(self.backbone, fileio.join(directory, "backbone"))
-        if self.mlp is not None:
-            buffer = io.BytesIO()
-            np.savez(buffer, kernel=self.mlp.dense.kernel.numpy(), bias=self.mlp.dense.bias.numpy())
-            fileio.write_bytes(fileio.join(directory, "mlp_head.npz"), buffer.getvalue())
-        if self.preprocessor is not None:
-            self.preprocessor.save(fileio.join(directory, "preprocessor"))
+        with fileio.local_dir_for_writing(directory) as local:
+            self.as_text_embedder().save_to_preset(local)
         fileio.write_json(fileio.join(directory, ENCODER_CONFIG_FILE), self.encoder_config(), ensure_ascii=True)
 
     @classmethod
@@ -177,9 +166,11 @@ class Encoder(keras.Model):
         """Loads an Encoder from any model location users give `--model`.
 
         `path` may be: a directory written by `save_pretrained` (or a training output directory, whose `best/`
-        is used), a `tf_simcse.export` directory, a local Hugging Face checkpoint directory, or a keras-hub preset
-        directory, on any TensorFlow filesystem (`gs://...`, see `tf_simcse.fileio`). Settings saved with the
-        model (pooler, max_seq_length) are the defaults; arguments given here override them.
+        is used), a `tf_simcse.export` directory, a local Hugging Face checkpoint directory, a keras-hub preset
+        directory (of a `TextEmbedder` or a bare backbone + tokenizer), on any TensorFlow filesystem (`gs://...`,
+        see `tf_simcse.fileio`), or a keras-hub preset handle (`multilingual_e5_base`, `kaggle://...`,
+        `hf://...`; downloaded by keras-hub). Settings saved with the model (pooler, max_seq_length) are the
+        defaults; arguments given here override them.
 
         Raises:
             FileNotFoundError: `path` or a file the model needs does not exist.
@@ -187,58 +178,121 @@ class Encoder(keras.Model):
                 config that does not match the weights, ...); the message names the file.
         """
         from tf_simcse.encoders.exported import is_export_dir, load_exported_encoder
-        from tf_simcse.preprocessing import TextPreprocessor
 
         path = resolve_model_dir(path)
+        options = dict(pooler=pooler, max_seq_length=max_seq_length, dropout=dropout, mlp_only_train=mlp_only_train,
+                       dynamic_padding=dynamic_padding)
         if is_export_dir(path):
             # A `tf_simcse.export` directory: the Keras Encoder is rebuilt from its files (see tf_simcse.exporting).
-            return load_exported_encoder(
-                path,
-                encoder_class=cls,
-                pooler=pooler,
-                max_seq_length=max_seq_length,
-                dropout=dropout,
-                mlp_only_train=mlp_only_train,
-                dynamic_padding=dynamic_padding,
-            )
+            return load_exported_encoder(path, encoder_class=cls, **options)
         saved = read_encoder_config(path)
-        if saved is not None:
-            backbone = checkpoints.load_backbone(fileio.join(path, "backbone"), dropout=dropout)
-            seq_length = checkpoints.sequence_length(backbone, max_seq_length, saved.get("max_seq_length"))
-            preprocessor = None
-            preprocessor_dir = fileio.join(path, "preprocessor")
-            if fileio.exists(preprocessor_dir):
-                preprocessor = TextPreprocessor.load(preprocessor_dir, seq_length=seq_length, dynamic=dynamic_padding)
-            encoder = cls(
-                backbone,
-                pooler=pooler or saved["pooler"],
-                mlp_only_train=saved["mlp_only_train"] if mlp_only_train is None else mlp_only_train,
-                preprocessor=preprocessor,
-            )
-            if encoder.mlp is not None:
-                head_file = fileio.join(path, "mlp_head.npz")
-                if fileio.exists(head_file):
-                    head = _read_mlp_head(head_file, encoder.hidden_dim)
-                    encoder.mlp.dense.kernel.assign(head["kernel"])
-                    encoder.mlp.dense.bias.assign(head["bias"])
-                else:
-                    encoder.init_mlp_from_backbone_pooler()
-            return encoder
+        if saved is not None and saved.get("format_version", 1) < 2:
+            return _load_version_1(cls, path, saved, **options)
+        if saved is not None or checkpoints.is_keras_hub_preset(path):
+            return _load_keras_hub_preset(cls, path, saved, **options)
+        return _load_hugging_face(cls, path, **options)
 
-        backbone = checkpoints.load_backbone(path, dropout=dropout)
-        defaults = sentence_transformers_defaults(path)
+
+def _load_keras_hub_preset(cls, path, saved, *, pooler, max_seq_length, dropout, mlp_only_train, dynamic_padding):
+    """A keras-hub preset: one `save_pretrained` wrote (`saved` is its settings), or one of keras-hub's own."""
+    with fileio.local_dir_for_reading(path) as local:
+        backbone = checkpoints.load_backbone(local, dropout=dropout)
+        task = fileio.read_json_if_exists(os.path.join(local, TASK_CONFIG_FILE), {})
+        task = task if isinstance(task, dict) else {}
+        ours = task.get("registered_name") == keras.saving.get_registered_name(BertFamilyTextEmbedder)
+        if saved is not None:
+            defaults = {"pooler": saved["pooler"], "mlp_only_train": saved["mlp_only_train"],
+                        "max_seq_length": saved.get("max_seq_length")}
+        else:
+            defaults = _keras_hub_task_defaults(local, task, ours)
         seq_length = checkpoints.sequence_length(backbone, max_seq_length, defaults.get("max_seq_length"))
-        preprocessor = TextPreprocessor.from_pretrained(path, seq_length=seq_length, dynamic=dynamic_padding)
+        preprocessor = None
+        if fileio.exists(os.path.join(local, ASSETS_DIR)):
+            preprocessor = TextPreprocessor.load(os.path.join(local, ASSETS_DIR), seq_length=seq_length,
+                                                 dynamic=dynamic_padding)
+        elif keras_hub_tokenizers.is_keras_hub_tokenizer(local):
+            preprocessor = TextPreprocessor.from_keras_hub_preset(local, seq_length=seq_length,
+                                                                  dynamic=dynamic_padding)
         encoder = cls(
             backbone,
             pooler=pooler or defaults.get("pooler") or "cls",
-            mlp_only_train=bool(mlp_only_train),
+            mlp_only_train=defaults.get("mlp_only_train", False) if mlp_only_train is None else mlp_only_train,
             preprocessor=preprocessor,
         )
-        # A pretrained checkpoint's own pooler is the best MLP init available (and IS the MLP of released
-        # SimCSE checkpoints); training recipes that follow the paper re-initialise it.
-        encoder.init_mlp_from_backbone_pooler()
-        return encoder
+        weights = os.path.join(local, TASK_WEIGHTS_FILE)
+        if encoder.mlp is not None and ours and os.path.exists(weights):
+            head = encoder.as_text_embedder()
+            try:
+                head.load_task_weights(weights)
+            except (OSError, ValueError, KeyError) as e:  # h5py's OSError for a truncated file
+                raise UserInputError(f"{fileio.join(path, TASK_WEIGHTS_FILE)}: cannot read the MLP head "
+                                     f"({type(e).__name__}: {e})") from None
+            encoder.mlp.set_weights(head.mlp.get_weights())
+        elif encoder.mlp is not None:
+            encoder.init_mlp_from_backbone_pooler()
+    return encoder
+
+
+def _keras_hub_task_defaults(local, task, ours):
+    """Pooler and length declared by a keras-hub preset tf_simcse did not write: its task's pooling (keras-hub's
+    `BertTextEmbedder`: mean or cls, L2 normalization left out: cosines are the same) and its preprocessor's
+    sequence_length."""
+    config = task.get("config") or {}
+    defaults = {}
+    if ours:
+        defaults.update(pooler=config.get("pooler"), mlp_only_train=config.get("mlp_only_train", False))
+    elif "pooling_mode" in config:
+        mode = config["pooling_mode"]
+        if mode not in _KERAS_HUB_POOLING:
+            raise UserInputError(f"{os.path.join(local, TASK_CONFIG_FILE)}: pooling_mode {mode!r} has no tf_simcse "
+                                 f"pooler (supported: {', '.join(_KERAS_HUB_POOLING)}); pass --pooler")
+        defaults["pooler"] = _KERAS_HUB_POOLING[mode]
+    preprocessor = fileio.read_json_if_exists(os.path.join(local, PREPROCESSOR_CONFIG_FILE), {})
+    if isinstance(preprocessor, dict):
+        defaults["max_seq_length"] = (preprocessor.get("config") or {}).get("sequence_length")
+    return defaults
+
+
+def _load_version_1(cls, path, saved, *, pooler, max_seq_length, dropout, mlp_only_train, dynamic_padding):
+    """The layout of tf_simcse before keras-hub presets: backbone/, mlp_head.npz, preprocessor/."""
+    backbone = checkpoints.load_backbone(fileio.join(path, "backbone"), dropout=dropout)
+    seq_length = checkpoints.sequence_length(backbone, max_seq_length, saved.get("max_seq_length"))
+    preprocessor = None
+    preprocessor_dir = fileio.join(path, "preprocessor")
+    if fileio.exists(preprocessor_dir):
+        preprocessor = TextPreprocessor.load(preprocessor_dir, seq_length=seq_length, dynamic=dynamic_padding)
+    encoder = cls(
+        backbone,
+        pooler=pooler or saved["pooler"],
+        mlp_only_train=saved["mlp_only_train"] if mlp_only_train is None else mlp_only_train,
+        preprocessor=preprocessor,
+    )
+    if encoder.mlp is not None:
+        head_file = fileio.join(path, "mlp_head.npz")
+        if fileio.exists(head_file):
+            head = _read_mlp_head(head_file, encoder.hidden_dim)
+            encoder.mlp.dense.kernel.assign(head["kernel"])
+            encoder.mlp.dense.bias.assign(head["bias"])
+        else:
+            encoder.init_mlp_from_backbone_pooler()
+    return encoder
+
+
+def _load_hugging_face(cls, path, *, pooler, max_seq_length, dropout, mlp_only_train, dynamic_padding):
+    backbone = checkpoints.load_backbone(path, dropout=dropout)
+    defaults = sentence_transformers_defaults(path)
+    seq_length = checkpoints.sequence_length(backbone, max_seq_length, defaults.get("max_seq_length"))
+    preprocessor = TextPreprocessor.from_pretrained(path, seq_length=seq_length, dynamic=dynamic_padding)
+    encoder = cls(
+        backbone,
+        pooler=pooler or defaults.get("pooler") or "cls",
+        mlp_only_train=bool(mlp_only_train),
+        preprocessor=preprocessor,
+    )
+    # A pretrained checkpoint's own pooler is the best MLP init available (and IS the MLP of released
+    # SimCSE checkpoints); training recipes that follow the paper re-initialise it.
+    encoder.init_mlp_from_backbone_pooler()
+    return encoder
 
 
 def _read_mlp_head(path, hidden_dim):
@@ -256,8 +310,11 @@ def _read_mlp_head(path, hidden_dim):
 
 
 def resolve_model_dir(path):
-    """Returns the directory holding the model (a string); a training output dir resolves to its `best/`."""
+    """Returns the directory holding the model (a string): a training output dir resolves to its `best/`, a
+    keras-hub preset handle to the directory it is downloaded to."""
     path = fileio.as_path(path)
+    if checkpoints.is_preset_handle(path) and not os.path.exists(path):  # kaggle:// is no TensorFlow filesystem
+        return checkpoints.download_preset(path)
     if not fileio.exists(path):
         raise FileNotFoundError(f"--model {path}: no such file or directory.")
     if not fileio.isdir(path):

@@ -13,6 +13,8 @@ Export directory layout (written by `tf_simcse.exporting.export_model`):
                             files tf_simcse reloads
     encoder/                SavedModel; its variables are also the Keras Encoder's checkpoint
     sentence_encoder/       SavedModel
+    keras_hub/              the same model as a keras-hub preset (`Encoder.save_pretrained`): after `import
+                            tf_simcse`, `keras_hub.models.TextEmbedder.from_preset("<export>/keras_hub")`
 """
 
 import copy
@@ -29,6 +31,7 @@ EXPORT_CONFIG_FILE = "tf_simcse_export.json"
 PREPROCESSOR_DIR = "preprocessor"
 ENCODER_DIR = "encoder"
 SENTENCE_ENCODER_DIR = "sentence_encoder"
+KERAS_HUB_DIR = "keras_hub"
 # Inside preprocessor/: the files TextPreprocessor.load reads (SavedModel's place for files the graph does not use).
 PREPROCESSOR_FILES_DIR = posixpath.join(PREPROCESSOR_DIR, "assets.extra")
 FORMAT = "tf_simcse.export"

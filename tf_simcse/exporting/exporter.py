@@ -28,6 +28,7 @@ from tf_simcse.encoders.exported import (
     EXPORT_CONFIG_FILE,
     FORMAT,
     FORMAT_VERSION,
+    KERAS_HUB_DIR,
     PREPROCESSOR_DIR,
     PREPROCESSOR_FILES_DIR,
     SENTENCE_ENCODER_DIR,
@@ -114,6 +115,12 @@ def export_model(encoder, output_dir, *, seq_length=None, model_card=None):
             fileio.join(staging, SENTENCE_ENCODER_DIR),
             signatures={"serving_default": sentence_module.serve.get_concrete_function()},
         )
+
+        # The same float32 model as a keras-hub preset (keras_hub.models.TextEmbedder.from_preset), with the
+        # preprocessor of the SavedModels' files (its default: dynamic padding, as Encoder.encode).
+        exported.preprocessor = dynamic
+        with _float32_policy():  # the task's own layers, like the copy's, in float32
+            exported.save_pretrained(fileio.join(staging, KERAS_HUB_DIR))
 
         info = _export_info(exported, static, seq_length, fileio.basename(output_dir), card)
         fileio.write_json(fileio.join(staging, EXPORT_CONFIG_FILE), info)

@@ -268,6 +268,17 @@ With tf_simcse, this directory is a `--model` like any checkpoint (it is rebuilt
 python -m tf_simcse.similarity --model {export_name} "첫 번째 문장" "두 번째 문장"
 python -m tf_simcse.encode --model {export_name} --input sentences.txt --output embeddings.npy
 ```
+
+keras-hub (with tf_simcse installed): `{export_name}/keras_hub` is a preset of its `TextEmbedder` task, whose
+`encode_text` gives the same embeddings (not normalized):
+
+```python
+import keras_hub
+import tf_simcse  # noqa: F401  (registers the preset's classes)
+
+embedder = keras_hub.models.TextEmbedder.from_preset("{export_name}/keras_hub")
+vectors = embedder.encode_text(["첫 번째 문장", "두 번째 문장"])
+```
 '''
 
 

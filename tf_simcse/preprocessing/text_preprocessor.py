@@ -5,6 +5,7 @@ import tensorflow as tf
 from tf_simcse import fileio
 from tf_simcse.errors import UserInputError
 from tf_simcse.preprocessing import byte_level_bpe
+from tf_simcse.preprocessing import keras_hub_tokenizers
 from tf_simcse.preprocessing.byte_level_bpe import ByteLevelBPETokenizer
 from tf_simcse.preprocessing.packing import InputPacker
 from tf_simcse.preprocessing.sentencepiece import SentencePieceTokenizer, find_model_file
@@ -92,6 +93,13 @@ class TextPreprocessor(tf.Module):
                 "tokenizer.model)"
             )
         return cls(tokenizer, seq_length, pair_style=pair_style or default_style, dynamic=dynamic)
+
+    @classmethod
+    def from_keras_hub_preset(cls, path, seq_length=128, dynamic=False):
+        """Builds the preprocessor of a keras-hub preset directory from its tokenizer (see
+        `tf_simcse.preprocessing.keras_hub_tokenizers`); pairs are packed as the tokenizer's model family does."""
+        tokenizer = keras_hub_tokenizers.load_tokenizer(path)
+        return cls(tokenizer, seq_length, dynamic=dynamic)
 
     # -- properties other modules read ---------------------------------------------------------
 
@@ -201,6 +209,14 @@ class TextPreprocessor(tf.Module):
         settings.update(overrides)
         seq_length = settings.pop("seq_length")
         return cls(tokenizer, seq_length, **settings)
+
+
+def vocabulary_files(config):
+    """The files besides preprocessor.json that `TextPreprocessor.load` reads, from a saved config."""
+    files = [config["vocabulary_file"]]
+    if config.get("tokenizer_type") == "byte_level_bpe":
+        files.append(byte_level_bpe.MERGES_FILE)
+    return files
 
 
 def _is_wordpiece_json(path):
