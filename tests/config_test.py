@@ -58,3 +58,43 @@ def test_a_config_file_on_a_tensorflow_filesystem_is_read(tmp_path):
             load_config_file(path.replace("sup.yaml", "missing.yaml"))
     finally:
         fileio.remove(fileio.dirname(path))
+
+
+def test_grouped_and_flat_config_files_are_the_same_config(tmp_path):
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("model: m\ntrain_data: [a.txt]\noutput_dir: out\nlearning_rate: 1.0e-4\npooler: avg\n"
+                    "strategy: cpu\n", encoding="utf-8")
+    grouped = tmp_path / "grouped.yaml"
+    grouped.write_text("model: {model: m, pooler: avg}\ndata: {train_data: [a.txt]}\n"
+                       "optimization: {learning_rate: 1.0e-4}\nhardware: {strategy: cpu}\noutput_dir: out\n",
+                       encoding="utf-8")
+    assert build_config(load_config_file(grouped)) == build_config(load_config_file(flat))
+    misplaced = tmp_path / "misplaced.yaml"
+    misplaced.write_text("optimization: {pooler: avg}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'pooler' is not an option of group 'optimization'"):
+        load_config_file(misplaced)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("seed: 1\noptimization: {seed: 2}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="'seed' is given twice"):
+        load_config_file(twice)
+
+
+def test_each_option_is_declared_once_for_help_docs_and_validation():
+    """--help, docs/config.md and the choices `validate` checks all come from the field declarations."""
+    import dataclasses
+    import pathlib
+
+    from tf_simcse.config import GROUPS, TrainConfig, markdown_reference
+
+    fields = dataclasses.fields(TrainConfig)
+    assert {f.metadata["group"] for f in fields} == set(GROUPS)
+    assert all(f.metadata["help"] for f in fields)
+    docs = pathlib.Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    assert docs.read_text(encoding="utf-8") == markdown_reference(), "regenerate: python -m tf_simcse.config > docs/config.md"
+    help_text = " ".join(train_cli.build_parser().format_help().split())
+    for field in fields:
+        assert " ".join(field.metadata["help"].split()) in help_text, field.name
+    for group in GROUPS:
+        assert f"{group} options" in help_text
+    with pytest.raises(ValueError, match=r"'precision': 'fp8' is not one of"):
+        build_config({"model": "m", "train_data": ["a"], "output_dir": "o", "precision": "fp8"})

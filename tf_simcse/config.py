@@ -3,6 +3,11 @@
 Resolution order, last wins: dataclass defaults < `--config FILE` (YAML or JSON; a bare recipe name such as
 `cpu_minilm_kornli` loads `tf_simcse/configs/<name>.yaml`) < command-line flags. The resolved config is written to
 `<output_dir>/config.json` and is what a resumed run is checked against.
+
+Each option is declared once, with its group (`GROUPS`), its help text and its choices: `--help` of
+`python -m tf_simcse.train`, docs/config.md (`python -m tf_simcse.config > docs/config.md`) and `validate` all
+read that declaration. A config file may list options flat (`learning_rate: 3.0e-5`) or under their groups
+(`optimization: {learning_rate: 3.0e-5}`); the two forms mix.
 """
 
 import dataclasses
@@ -14,6 +19,7 @@ import typing
 
 import yaml
 
+from tf_simcse._cli import MODEL_HELP
 from tf_simcse.data import carve as carve_lib
 from tf_simcse.encoders.poolers import POOLERS
 from tf_simcse.objectives import DISTILL, OBJECTIVES, TARGET_OBJECTIVES
@@ -23,73 +29,126 @@ STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "tpu", "multiworker")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
+# The option groups, in the order of --help, docs/config.md and a grouped config file.
+GROUPS = {
+    "model": "what to train: the checkpoint, its pooler and dropout",
+    "data": "training data, the dev tasks that select best/, the test tasks reported once; batching",
+    "objective": "the loss: SimCSE's contrastive loss and its variants, the pair objectives, distillation",
+    "optimization": "optimizer, schedule, batch, steps, seed",
+    "hardware": "distribution strategy, precision, compilation",
+    "bookkeeping": "output directory, evaluation, checkpoints, logging, export",
+}
+
+
+def option(default, group, help, *, choices=None, factory=None):
+    """A `TrainConfig` field with its group and help text (the one source of --help, docs/config.md and the
+    choices `validate` checks)."""
+    metadata = {"group": group, "help": help, "choices": choices}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Every knob of a training run. Defaults are the SimCSE paper's unsupervised BERT-base setting."""
 
-    # --- what to train
-    model: str = ""  # HF checkpoint dir, keras-hub preset dir, or a tf_simcse training output / encoder dir
-    objective: str = "unsup"  # unsup | sup | pair | cosent | cosine_mse | online_contrastive | contrastive | distill
-    pooler: str = "cls"
-    mlp_only_train: bool = False  # the paper uses it for unsup with the cls pooler
-    reset_mlp: bool = True  # fresh MLP head as in the official code (else start from the checkpoint's pooler)
-    dropout: typing.Optional[float] = None  # None: the checkpoint's hidden_dropout_prob (0.1 for BERT)
+    # --- model
+    model: str = option("", "model", MODEL_HELP)
+    pooler: str = option("cls", "model", "sentence pooler; cls = [CLS] + MLP head (the paper's default)",
+                         choices=POOLERS)
+    mlp_only_train: bool = option(False, "model",
+                                  "with pooler cls: use the MLP head in training only (the paper's unsup setting)")
+    reset_mlp: bool = option(True, "model", "start the MLP head from a fresh normal(0.02) init as the official code "
+                             "does (else from the checkpoint's pooler)")
+    dropout: typing.Optional[float] = option(None, "model", "dropout rate of the encoder (default: the checkpoint's "
+                                             "hidden_dropout_prob, 0.1 for BERT)")
     # --- data
-    train_data: list = dataclasses.field(default_factory=list)  # specs: tfds:NAME[/CONFIG]:SPLIT or local files
-    eval_data: list = dataclasses.field(default_factory=list)  # evaluate-style tasks: korsts:dev=PATH
-    test_data: list = dataclasses.field(default_factory=list)  # reported once at the end, never used for selection
-    max_seq_length: int = 32
-    dedupe_in_batch: bool = False
-    # Batch texts of similar token length together (within windows of `grouping_window` batches, batch order
-    # still random): less padding with dynamic shapes, faster on the CPU recipe (docs/benchmarks.md). It also
-    # changes which texts meet as in-batch negatives.
-    length_grouping: bool = False
-    grouping_window: int = 64
-    pad_to_multiple_of: typing.Optional[int] = None  # dynamic shapes + XLA: round lengths up, few compiles
-    encode_anchors_apart: bool = False  # sup/pair: anchors and candidates padded and encoded in separate passes
-    static_shapes: typing.Optional[bool] = None  # None: on for TPU (pad to max_seq_length, drop_remainder)
+    train_data: list = option(None, "data", "training data spec, repeatable: tfds:NAME[/CONFIG]:SPLIT, a .txt file, "
+                              "a KorNLI-style TSV or a sent0,sent1[,hard_neg] CSV; pair objectives: scored or "
+                              "labelled pairs. A trailing carve-out slice [a%:b%] keeps only the rows whose bucket, "
+                              "sha256(sentence1 TAB sentence2)[:8] big-endian mod 100, is in [a, b): "
+                              "sts-train.tsv[10%:], tfds:korsts:train[10%:]", factory=list)
+    eval_data: list = option(None, "data", "dev task for evaluation and checkpoint selection, repeatable: "
+                             "NAME[:SPLIT][[a%:b%]][=PATH] as in tf_simcse.evaluate; select on a carve-out of the "
+                             "training file with the complementary slices: --train_data sts-train.tsv[10%:] "
+                             "--eval_data korsts:train[:10%]=sts-train.tsv (a task that shares rows with train_data "
+                             "is refused)", factory=list)
+    test_data: list = option(None, "data", "task reported once at the end with the best checkpoint, repeatable; must "
+                             "not share rows with an eval_data split or train_data", factory=list)
+    max_seq_length: int = option(32, "data", "tokens per sentence incl. special tokens")
+    dedupe_in_batch: bool = option(False, "data",
+                                   "keep repeated texts out of one batch (in-batch false negatives; supervised data)")
+    # Also changes which texts meet as in-batch negatives (docs/benchmarks.md measures the speed-up).
+    length_grouping: bool = option(False, "data", "batch texts of similar token length together, within windows of "
+                                   "grouping_window batches, batch order still random (less padding, faster with "
+                                   "dynamic shapes)")
+    grouping_window: int = option(64, "data", "with length_grouping: batches per window sorted by length (bigger: "
+                                  "less padding, less random)")
+    pad_to_multiple_of: typing.Optional[int] = option(None, "data", "with dynamic shapes: round each batch's length "
+                                                      "up to a multiple of this (few XLA compiles)")
+    encode_anchors_apart: bool = option(False, "data", "sup/pair with dynamic shapes: pad and encode the anchors "
+                                        "apart from the positives and hard negatives (premises are longer than "
+                                        "hypotheses: less padding)")
+    static_shapes: typing.Optional[bool] = option(None, "data", "pad every batch to max_seq_length and drop the "
+                                                  "last partial batch (TPU/XLA); default: on for TPU only")
     # --- objective
-    temperature: float = 0.05
-    hard_negative_weight: float = 0.0
-    symmetric: bool = False
-    do_mlm: bool = False
-    mlm_weight: float = 0.1
-    # --- pair objectives (scored / labelled pairs, tf_simcse.data.pairs)
-    cosent_scale: float = 20.0  # CoSENT's scale (Su, 2022; sentence-transformers' CoSENTLoss)
-    margin: float = 0.5  # online_contrastive / contrastive: cosine-distance margin (sentence-transformers)
-    max_score: float = 5.0  # cosine_mse regresses cos on score / max_score (KorSTS, KLUE-STS, STS-B: 0-5)
-    label_column: typing.Optional[str] = None  # labelled pairs: the label column (default: label / is_duplicate)
-    positive_label: typing.Optional[str] = None  # labelled pairs: the value meaning "same" (default "1")
-    # --- distill (Reimers & Gurevych, 2020): the student (--model) regresses the teacher's embeddings
-    teacher: str = ""  # any --model tf_simcse reads; it embeds each distinct training sentence once (cached)
-    student_layers: typing.Optional[str] = None  # "0,2,4": the student keeps these layers of --model
-    # --- optimisation
-    # GradCache: encode each replica's views this many sequences at a time, with the one-pass step's gradients
-    # (tf_simcse.gradcache): big contrastive batches in the memory of one chunk, for one more forward pass.
-    gradcache_chunk_size: typing.Optional[int] = None
-    batch_size: int = 64  # global batch (all replicas)
-    learning_rate: float = 3e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    max_grad_norm: typing.Optional[float] = 1.0  # clip the global gradient norm (Hugging Face Trainer's default)
-    epochs: int = 1
-    max_steps: typing.Optional[int] = None
-    seed: int = 42
+    objective: str = option("unsup", "objective", "training objective (see the description above)",
+                            choices=OBJECTIVES)
+    temperature: float = option(0.05, "objective", "softmax temperature tau of the contrastive loss")
+    hard_negative_weight: float = option(0.0, "objective",
+                                         "log-weight added to each anchor's own hard-negative logit (sup)")
+    symmetric: bool = option(False, "objective", "also add the positive->anchor direction of the loss")
+    do_mlm: bool = option(False, "objective", "add the masked-language-model auxiliary loss")
+    mlm_weight: float = option(0.1, "objective", "weight of the MLM auxiliary loss")
+    cosent_scale: float = option(20.0, "objective",
+                                 "cosent: scale of the cosine differences (20 in the paper and sentence-transformers)")
+    margin: float = option(0.5, "objective",
+                           "online_contrastive / contrastive: margin on the cosine distance 1 - cos")
+    max_score: float = option(5.0, "objective", "cosine_mse: the top of the score scale (the cosine regresses "
+                              "score / max_score; KorSTS, KLUE-STS, STS-B: 5)")
+    label_column: typing.Optional[str] = option(None, "objective",
+                                                "labelled pairs: the label column (default: label, or is_duplicate)")
+    positive_label: typing.Optional[str] = option(None, "objective",
+                                                  "labelled pairs: the label value that means 'same' (default 1)")
+    teacher: str = option("", "objective", "distill: the teacher model (any --model form; its own pooler, this "
+                          "run's max_seq_length); each distinct training sentence is embedded once (cached)")
+    student_layers: typing.Optional[str] = option(None, "objective", "distill: keep only these layers of --model "
+                                                  "for the student, e.g. 0,2,4 (DistilKoBERT-style)")
+    # --- optimization
+    batch_size: int = option(64, "optimization", "global batch size (split over replicas)")
+    gradcache_chunk_size: typing.Optional[int] = option(None, "optimization", "GradCache: encode at most this many "
+                                                        "sequences at a time per replica, with the same gradients "
+                                                        "(batches of negatives larger than memory, for one more "
+                                                        "forward pass)")
+    learning_rate: float = option(3e-5, "optimization", "peak learning rate (AdamW, linear decay)")
+    weight_decay: float = option(0.0, "optimization", "decoupled weight decay (bias and LayerNorm excluded)")
+    warmup_ratio: float = option(0.0, "optimization", "fraction of the steps with linear warmup")
+    max_grad_norm: typing.Optional[float] = option(1.0, "optimization", "clip the global gradient norm to this "
+                                                   "(Hugging Face Trainer's default; null: no clipping)")
+    epochs: int = option(1, "optimization", "passes over the training data")
+    max_steps: typing.Optional[int] = option(None, "optimization",
+                                             "stop after this many steps (batches; overrides epochs when smaller)")
+    seed: int = option(42, "optimization", "seed of data order, dropout and initialisation")
     # --- hardware
-    strategy: str = "auto"
-    tpu: typing.Optional[str] = None
-    precision: str = "auto"
-    jit_compile: bool = False
-    # Train steps per compiled call (Keras `steps_per_execution`); None: 1, or on TPU the gcd of log_steps,
-    # eval_steps and checkpoint_steps (fewer host round trips).
-    steps_per_execution: typing.Optional[int] = None
+    strategy: str = option("auto", "hardware", "distribution (multiworker: MultiWorkerMirroredStrategy from "
+                           "TF_CONFIG, or Vertex AI's CLUSTER_SPEC)", choices=STRATEGIES)
+    tpu: typing.Optional[str] = option(None, "hardware", "TPU name or address for --strategy tpu (default: the "
+                                       "local TPU VM, as on Colab)")
+    precision: str = option("auto", "hardware", "numeric policy (auto: bf16 on TPU, fp16 on GPU, fp32 on CPU)",
+                            choices=PRECISIONS)
+    jit_compile: bool = option(False, "hardware", "compile the train step with XLA")
+    steps_per_execution: typing.Optional[int] = option(None, "hardware", "train steps per compiled call (Keras "
+                                                       "steps_per_execution): fewer host round trips; 1 by default, "
+                                                       "on TPU the gcd of log_steps, eval_steps and checkpoint_steps")
     # --- bookkeeping
-    output_dir: str = ""
-    eval_steps: int = 125
-    metric_for_best_model: str = "cosine_spearman"  # a key of the first eval task's figures
-    checkpoint_steps: int = 125
-    log_steps: int = 10
-    export: bool = True
+    output_dir: str = option("", "bookkeeping", "where checkpoints/, best/, logs/, config.json and metrics.json go")
+    eval_steps: int = option(125, "bookkeeping", "evaluate on eval_data every this many steps")
+    metric_for_best_model: str = option("cosine_spearman", "bookkeeping",
+                                        "figure of the first eval task that selects best/ (higher is better)")
+    checkpoint_steps: int = option(125, "bookkeeping", "save a resumable checkpoint every this many steps")
+    log_steps: int = option(10, "bookkeeping", "print the loss every this many steps (when no progress bar is shown)")
+    export: bool = option(True, "bookkeeping", "export TF Hub SavedModels and a keras-hub preset of best/ at the end")
 
     def validate(self):
         """Raises `tf_simcse.errors.UserInputError` (a ValueError) naming the first bad option."""
@@ -118,18 +177,14 @@ class TrainConfig:
 
         if not self.model:
             bad("model", "required (a Hugging Face checkpoint dir, a keras-hub preset dir or a tf_simcse output dir)")
-        if self.objective not in OBJECTIVES:
-            bad("objective", f"{self.objective!r} is not one of {OBJECTIVES}")
-        if self.pooler not in POOLERS:
-            bad("pooler", f"{self.pooler!r} is not one of {POOLERS}")
+        for field in dataclasses.fields(self):
+            choices = field.metadata["choices"]
+            if choices is not None and getattr(self, field.name) not in choices:
+                bad(field.name, f"{getattr(self, field.name)!r} is not one of {choices}")
         if not self.train_data:
             bad("train_data", "at least one data spec is required")
         if not self.output_dir:
             bad("output_dir", "required")
-        if self.strategy not in STRATEGIES:
-            bad("strategy", f"{self.strategy!r} is not one of {STRATEGIES}")
-        if self.precision not in PRECISIONS:
-            bad("precision", f"{self.precision!r} is not one of {PRECISIONS}")
         for name in ("batch_size", "max_seq_length", "epochs", "eval_steps", "checkpoint_steps", "log_steps"):
             if getattr(self, name) < 1:
                 bad(name, f"must be >= 1, got {getattr(self, name)}")
@@ -292,6 +347,7 @@ def load_config_file(path_or_recipe):
         data = {}
     if not isinstance(data, dict):
         raise ValueError(f"--config {path}: expected a mapping of option: value at the top level.")
+    data = _ungrouped(data, f"--config {path}")
     unknown = sorted(set(data) - set(FIELD_TYPES) - {STAGES_KEY})
     if unknown:
         raise ValueError(f"--config {path}: unknown option(s) {unknown}; known: {sorted(FIELD_TYPES)}")
@@ -300,10 +356,58 @@ def load_config_file(path_or_recipe):
         if not isinstance(stages, list) or not stages or not all(isinstance(st, dict) for st in stages):
             raise ValueError(f"--config {path}: '{STAGES_KEY}' must be a list of mappings (one training config each)")
         for k, stage in enumerate(stages, start=1):
+            stage = stages[k - 1] = _ungrouped(stage, f"--config {path}: stage {k}")
             unknown = sorted(set(stage) - set(FIELD_TYPES) - {"name"})
             if unknown:
                 raise ValueError(f"--config {path}: stage {k}: unknown option(s) {unknown}")
     return data
+
+
+def _ungrouped(data, where):
+    """A config mapping with its group sections (`optimization: {learning_rate: ...}`) flattened into options.
+
+    `model:` is both a group and an option: a mapping there is the group, anything else the option.
+    """
+    flat = {}
+    for key, value in data.items():
+        if key in GROUPS and isinstance(value, dict):
+            for name, option_value in value.items():
+                field = FIELD_TYPES.get(name)
+                if field is None or field.metadata["group"] != key:
+                    known = sorted(f.name for f in FIELD_TYPES.values() if f.metadata["group"] == key)
+                    raise ValueError(f"{where}: {name!r} is not an option of group {key!r} (its options: {known})")
+                if name in flat:
+                    raise ValueError(f"{where}: option {name!r} is given twice")
+                flat[name] = option_value
+        else:
+            if key in flat:
+                raise ValueError(f"{where}: option {key!r} is given twice")
+            flat[key] = value
+    return flat
+
+
+def markdown_reference():
+    """docs/config.md: every option by group, with its default and help text (`python -m tf_simcse.config`)."""
+    lines = ["# Training options", "",
+             "Generated by `python -m tf_simcse.config > docs/config.md` from `tf_simcse/config.py` (the same text "
+             "as `python -m tf_simcse.train --help`). In a config file, options go flat or under their group:",
+             "", "```yaml", "model: /path/to/checkpoint", "optimization:", "  learning_rate: 3.0e-5",
+             "  batch_size: 64", "```", ""]
+    defaults = TrainConfig()
+    for group, summary in GROUPS.items():
+        lines += [f"## {group}", "", summary[0].upper() + summary[1:] + ".", "", "| option | default | meaning |",
+                  "|---|---|---|"]
+        for field in dataclasses.fields(TrainConfig):
+            if field.metadata["group"] != group:
+                continue
+            default = getattr(defaults, field.name)
+            shown = "-" if default in ("", [], None) else f"`{json.dumps(default)}`"
+            meaning = field.metadata["help"]
+            if field.metadata["choices"]:
+                meaning += "; one of " + ", ".join(f"`{c}`" for c in field.metadata["choices"])
+            lines.append(f"| `{field.name}` | {shown} | {meaning.replace('|', '&#124;')} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def build_config(file_values=None, overrides=None):
@@ -313,3 +417,7 @@ def build_config(file_values=None, overrides=None):
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config = TrainConfig(**values)
     return config.validate()
+
+
+if __name__ == "__main__":
+    print(markdown_reference(), end="")

@@ -38,74 +38,7 @@ import sys
 import typing
 
 from tf_simcse import _cli
-from tf_simcse.config import (
-    OBJECTIVES,
-    PRECISIONS,
-    STAGES_KEY,
-    STRATEGIES,
-    TrainConfig,
-    build_config,
-    load_config_file,
-)
-from tf_simcse.encoders.poolers import POOLERS
-
-HELP = {
-    "model": _cli.MODEL_HELP,
-    "objective": f"training objective: {' | '.join(OBJECTIVES)}",
-    "pooler": "sentence pooler; cls = [CLS] + MLP head (the paper's default)",
-    "mlp_only_train": "with pooler cls: use the MLP head in training only (the paper's unsup setting)",
-    "reset_mlp": "start the MLP head from a fresh normal(0.02) init as the official code does (else the checkpoint's pooler)",
-    "dropout": "dropout rate of the encoder (default: the checkpoint's hidden_dropout_prob)",
-    "train_data": "training data spec, repeatable: tfds:NAME[/CONFIG]:SPLIT, a .txt file, a KorNLI-style TSV or a sent0,sent1[,hard_neg] CSV; pair objectives: scored or labelled pairs. "
-                  "A trailing carve-out slice [a%:b%] keeps only the rows whose bucket, sha256(sentence1 TAB sentence2)[:8] "
-                  "big-endian mod 100, is in [a, b): sts-train.tsv[10%:], tfds:korsts:train[10%:]",
-    "eval_data": "dev task for evaluation and checkpoint selection, repeatable: NAME[:SPLIT][[a%:b%]][=PATH] as in tf_simcse.evaluate; "
-                 "select on a carve-out of the training file with the complementary slices: --train_data sts-train.tsv[10%:] "
-                 "--eval_data korsts:train[:10%]=sts-train.tsv (a task that shares rows with train_data is refused)",
-    "test_data": "task reported once at the end with the best checkpoint, repeatable; must not share rows with an eval_data split or train_data",
-    "max_seq_length": "tokens per sentence incl. special tokens",
-    "dedupe_in_batch": "keep repeated texts out of one batch (in-batch false negatives; supervised data)",
-    "length_grouping": "batch texts of similar token length together (less padding, faster with dynamic shapes)",
-    "grouping_window": "with length_grouping: batches per window sorted by length (bigger: less padding, less random)",
-    "pad_to_multiple_of": "with dynamic shapes: round each batch's length up to a multiple of this (few XLA compiles)",
-    "encode_anchors_apart": "sup/pair with dynamic shapes: pad and encode the anchors apart from the positives and hard negatives (premises are longer than hypotheses: less padding)",
-    "static_shapes": "pad every batch to max_seq_length (TPU/XLA); default: on for TPU only",
-    "temperature": "softmax temperature tau of the contrastive loss",
-    "hard_negative_weight": "log-weight added to each anchor's own hard-negative logit (sup)",
-    "symmetric": "also add the positive->anchor direction of the loss",
-    "do_mlm": "add the masked-language-model auxiliary loss",
-    "mlm_weight": "weight of the MLM auxiliary loss",
-    "cosent_scale": "cosent: scale of the cosine differences (20 in the paper and sentence-transformers)",
-    "margin": "online_contrastive / contrastive: margin on the cosine distance 1 - cos",
-    "max_score": "cosine_mse: the top of the score scale (the cosine regresses score / max_score)",
-    "label_column": "labelled pairs: the label column (default: label, or is_duplicate)",
-    "positive_label": "labelled pairs: the label value that means 'same' (default 1)",
-    "teacher": "distill: the teacher model (any --model form; its own pooler, this run's max_seq_length)",
-    "student_layers": "distill: keep only these layers of --model for the student, e.g. 0,2,4 (DistilKoBERT-style)",
-    "gradcache_chunk_size": "GradCache: encode at most this many sequences at a time per replica, with the same "
-                            "gradients (batches of negatives larger than memory, for one more forward pass)",
-    "batch_size": "global batch size (split over replicas)",
-    "learning_rate": "peak learning rate (AdamW, linear decay)",
-    "weight_decay": "decoupled weight decay (bias and LayerNorm excluded)",
-    "warmup_ratio": "fraction of the steps with linear warmup",
-    "max_grad_norm": "clip the global gradient norm to this (the official runs use 1.0)",
-    "epochs": "passes over the training data",
-    "max_steps": "stop after this many steps (batches; overrides epochs when smaller)",
-    "seed": "seed of data order, dropout and initialisation",
-    "strategy": f"distribution: {' | '.join(STRATEGIES)} (multiworker: MultiWorkerMirroredStrategy from TF_CONFIG, or Vertex AI's CLUSTER_SPEC)",
-    "tpu": "TPU name or address for --strategy tpu (default: the local TPU VM, as on Colab)",
-    "precision": f"numeric policy: {' | '.join(PRECISIONS)} (auto: bf16 on TPU, fp16 on GPU, fp32 on CPU)",
-    "jit_compile": "compile the train step with XLA",
-    "steps_per_execution": "train steps per compiled call: fewer host round trips (TPU); 1 by default, on TPU the "
-                           "gcd of log_steps, eval_steps and checkpoint_steps",
-    "output_dir": "where checkpoints/, best/, logs/, config.json and metrics.json go",
-    "eval_steps": "evaluate on eval_data every this many steps",
-    "metric_for_best_model": "figure of the first eval task that selects best/ (higher is better)",
-    "checkpoint_steps": "save a resumable checkpoint every this many steps",
-    "log_steps": "print the loss every this many steps (when no progress bar is shown)",
-    "export": "export TF Hub SavedModels of best/ at the end",
-}
-
+from tf_simcse.config import GROUPS, STAGES_KEY, TrainConfig, build_config, load_config_file
 
 def _parse_bool(text):
     value = text.strip().lower()
@@ -117,19 +50,20 @@ def _parse_bool(text):
 
 
 def build_parser():
+    """The options of `TrainConfig`, by group, each with the help text and choices declared with its field."""
     parser = argparse.ArgumentParser(
         prog="python -m tf_simcse.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", help="a YAML/JSON config file or the name of a shipped recipe")
+    groups = {name: parser.add_argument_group(f"{name} options", summary) for name, summary in GROUPS.items()}
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
         default = getattr(defaults, field.name)
         kind = field.type
-        kwargs = {"default": None, "dest": field.name}
-        help_text = HELP.get(field.name, "")
-        if field.name in ("train_data", "eval_data", "test_data"):
+        kwargs = {"default": None, "dest": field.name, "choices": field.metadata["choices"]}
+        if kind is list:
             kwargs.update(action="append", metavar="SPEC")
         elif kind is bool or kind == typing.Optional[bool]:
             kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="BOOL")
@@ -137,17 +71,9 @@ def build_parser():
             kwargs["type"] = int
         elif kind in (float, typing.Optional[float]):
             kwargs["type"] = float
-        if field.name == "objective":
-            kwargs["choices"] = OBJECTIVES
-        elif field.name == "pooler":
-            kwargs["choices"] = POOLERS
-        elif field.name == "strategy":
-            kwargs["choices"] = STRATEGIES
-        elif field.name == "precision":
-            kwargs["choices"] = PRECISIONS
         shown = default if default not in ("", [], None) else "-"
-        help_text = f"{help_text} (default: {shown})".replace("%", "%%")  # argparse %-formats help
-        parser.add_argument(f"--{field.name}", help=help_text, **kwargs)
+        help_text = f"{field.metadata['help']} (default: {shown})".replace("%", "%%")  # argparse %-formats help
+        groups[field.metadata["group"]].add_argument(f"--{field.name}", help=help_text, **kwargs)
     return parser
 
 
