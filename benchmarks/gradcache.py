@@ -9,7 +9,7 @@ one global batch size, in a process of its own, so that the process's peak resid
 cell's alone:
   * unsup: each distinct premise twice, dropout as noise (sentence-transformers: MultipleNegativesRankingLoss on
     (s, s) pairs); sup: (premise, entailment, contradiction) triplets with the contradiction as hard negative;
-  * tf_simcse: `SimCSE` + `make_optimizer` + `make_training_dataset` + Keras `fit`, as the trainer builds them,
+  * tf_simcse: `tf_simcse.task.SimCSETask` (the SimCSE model, optimizer and batches of a run) + Keras `fit`,
     batches padded to max_seq_length (static shapes), without and with `gradcache_chunk_size` C;
   * sentence-transformers: MultipleNegativesRankingLoss, and CachedMultipleNegativesRankingLoss with
     `mini_batch_size` C, in a plain PyTorch loop (tokenize, loss, backward, clip, AdamW step), each column padded
@@ -68,28 +68,30 @@ def run_tf_simcse(cell, args, examples):
     import keras
     import tensorflow as tf
 
-    from tf_simcse.data.pipelines import make_training_dataset
-    from tf_simcse.distribute import make_optimizer
-    from tf_simcse.encoders.encoder import Encoder
-    from tf_simcse.model import SimCSE
-    from tf_simcse.preprocessing import TextPreprocessor
+    import tempfile
 
+    from tf_simcse.config import build_config
+    from tf_simcse.task import SimCSETask
+
+    # The run's own construction (tf_simcse.task): encoder, SimCSE model, optimizer and batches of a training run.
+    task = SimCSETask(build_config(dict(
+        model=str(args.checkpoint), objective=cell["objective"], pooler="avg", max_seq_length=args.max_seq_length,
+        temperature=0.05, seed=0, gradcache_chunk_size=cell["chunk"], learning_rate=5e-5, max_grad_norm=1.0,
+        batch_size=cell["batch"], static_shapes=True, train_data=["(examples given)"],
+        output_dir=tempfile.gettempdir(),
+    )))
     keras.utils.set_random_seed(0)
-    encoder = Encoder.from_pretrained(str(args.checkpoint), pooler="avg", max_seq_length=args.max_seq_length)
+    encoder = task.build_encoder(reset_mlp=False, log=lambda message: None)
     total = args.warmup + args.steps
-    model = SimCSE(encoder, objective=cell["objective"], temperature=0.05, seed=0,
-                   gradcache_chunk_size=cell["chunk"])
-    model.compile(optimizer=make_optimizer(learning_rate=5e-5, total_steps=total, global_clipnorm=1.0,
-                                           precision="float32"))
+    model = task.build_model(encoder)
+    model.compile(optimizer=task.build_optimizer(total, precision="float32"))
     model.optimizer.build(model.trainable_variables)
-    preprocessor = TextPreprocessor(encoder.preprocessor.tokenizer, seq_length=args.max_seq_length,
-                                    pair_style=encoder.preprocessor.pair_style, dynamic=False)
+    preprocessor = task.train_preprocessor(encoder, static_shapes=True)
 
     def epochs():
         epoch = 0
         while True:
-            yield make_training_dataset(examples, preprocessor, objective=cell["objective"],
-                                        batch_size=cell["batch"], seed=0, epoch=epoch)
+            yield task.dataset(preprocessor, epoch, examples=examples)
             epoch += 1
 
     generator = epochs()

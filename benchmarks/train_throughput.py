@@ -5,8 +5,8 @@
 
 **minilm_kornli** (default): supervised SimCSE from all-MiniLM-L6-v2 on the KorNLI XNLI dev+test triplets
 (batch 64, lr 5e-5, tau 0.05, max_seq_length 64, avg pooler, AdamW + linear decay, clip 1.0), trained
-  * by tf_simcse, built as `tf_simcse.trainer.Trainer._build` builds it (Encoder, SimCSE, make_optimizer,
-    `make_training_dataset`, `model.fit`), in one or more settings (`--tf_arm`), and
+  * by tf_simcse, built by `tf_simcse.task.SimCSETask` as a training run builds it (encoder, SimCSE model,
+    optimizer, batches; then `model.fit`), in one or more settings (`--tf_arm`), and
   * by sentence-transformers: `SentenceTransformerTrainer`, MultipleNegativesRankingLoss with scale 20 (= 1/tau),
     its default batch sampler and collator (dynamic padding per column), fp32, the same batch, lr, length.
 **bert_base**: a randomly initialised BERT-base (12 layers, hidden 768, 12 heads, vocab 30522) in tf_simcse,
@@ -200,7 +200,7 @@ class Gate:
 
 # -------------------------------------------------------------------------------------------------- arms
 class TfArm:
-    """tf_simcse in one setting, built the way `tf_simcse.trainer.Trainer._build` builds a run."""
+    """tf_simcse in one setting, built by `tf_simcse.task.SimCSETask` as a training run builds it."""
 
     kind = "tf_simcse"
 
@@ -213,16 +213,27 @@ class TfArm:
         self.compiles_per_shape = bool(spec["xla"])
 
     def build(self, total_steps):
+        import tempfile
+
         import keras
 
-        from tf_simcse import distribute
-        from tf_simcse.data.pipelines import make_training_dataset, steps_per_epoch
+        from tf_simcse.config import build_config
+        from tf_simcse.data.pipelines import steps_per_epoch
         from tf_simcse.encoders.checkpoints import create_backbone
         from tf_simcse.encoders.encoder import Encoder
-        from tf_simcse.model import SimCSE
         from tf_simcse.preprocessing import TextPreprocessor
+        from tf_simcse.task import SimCSETask
 
         a, s = self.args, self.spec
+        # The run's own construction (tf_simcse.task): the model, optimizer and batches a training run builds.
+        self.task = SimCSETask(build_config(dict(
+            model=str(a.checkpoint), objective="sup", pooler=a.pooler, max_seq_length=a.max_seq_length,
+            temperature=a.temperature, seed=a.seed, encode_anchors_apart=bool(s["split"]),
+            learning_rate=a.learning_rate, max_grad_norm=1.0, batch_size=a.batch_size,
+            length_grouping=bool(s["group"]), grouping_window=a.grouping_window,
+            pad_to_multiple_of=s["multiple"] or None, static_shapes=bool(s["static"]), precision=s["precision"],
+            jit_compile=bool(s["xla"]), train_data=["(examples given)"], output_dir=tempfile.gettempdir(),
+        )))
         keras.utils.set_random_seed(a.seed)
         keras.config.set_dtype_policy(s["precision"])  # layers read the global policy when they are created
         try:
@@ -230,45 +241,23 @@ class TfArm:
                 preprocessor = TextPreprocessor.from_pretrained(a.checkpoint, seq_length=a.max_seq_length)
                 encoder = Encoder(create_backbone(BERT_BASE), pooler=a.pooler, preprocessor=preprocessor)
             else:
-                encoder = Encoder.from_pretrained(
-                    a.checkpoint, pooler=a.pooler, max_seq_length=a.max_seq_length, dynamic_padding=True
-                )
+                encoder = self.task.build_encoder(log=log)
             backbone = encoder.backbone
             self.shape_info = dict(
                 layers=int(backbone.num_layers), hidden=int(backbone.hidden_dim),
                 intermediate=int(backbone.intermediate_dim),
             )
-            self.model = SimCSE(encoder, objective="sup", temperature=a.temperature, seed=a.seed,
-                                encode_anchors_apart=bool(s["split"]))
-            optimizer = distribute.make_optimizer(
-                learning_rate=a.learning_rate, total_steps=total_steps, global_clipnorm=1.0,
-                precision=s["precision"],
-            )
-            self.model.compile(optimizer=optimizer, jit_compile=bool(s["xla"]))
+            self.model = self.task.build_model(encoder)
+            self.model.compile(optimizer=self.task.build_optimizer(total_steps, precision=s["precision"]),
+                               jit_compile=bool(s["xla"]))
             self.model.optimizer.build(self.model.trainable_variables)
         finally:
             keras.config.set_dtype_policy("float32")
-        self.preprocessor = TextPreprocessor(
-            encoder.preprocessor.tokenizer,
-            seq_length=a.max_seq_length,
-            pair_style=encoder.preprocessor.pair_style,
-            dynamic=not s["static"],
-        )
+        self.preprocessor = self.task.train_preprocessor(encoder, static_shapes=bool(s["static"]))
         self.steps_per_epoch = steps_per_epoch(len(self.examples), a.batch_size)
 
         def dataset(epoch):
-            return make_training_dataset(
-                self.examples,
-                self.preprocessor,
-                objective="sup",
-                batch_size=a.batch_size,
-                seed=a.seed,
-                epoch=epoch,
-                length_grouping=bool(s["group"]),
-                grouping_window=a.grouping_window,
-                pad_to_multiple_of=s["multiple"] or None,
-                pad_anchors_separately=bool(s["split"]),
-            )
+            return self.task.dataset(self.preprocessor, epoch, examples=self.examples)
 
         self.dataset = dataset
         self.total_steps = total_steps

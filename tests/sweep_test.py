@@ -244,7 +244,9 @@ def test_a_killed_worker_s_trial_is_retried_with_its_parameters_from_its_checkpo
     assert not (out / "trial-0" / "metrics.json").exists()  # killed mid-trial
     killed = optuna.load_study(study_name="hb", storage=storage).trials[0]
     assert killed.state.name == "RUNNING"
-    time.sleep(2.5)  # past the grace period of two heartbeat intervals
+    # Past the grace period of two heartbeat intervals (2 s). Optuna stamps heartbeats with SQLite's
+    # CURRENT_TIMESTAMP, whole seconds: 2.5 s of waiting can read as 2 s, not stale yet.
+    time.sleep(4.5)
 
     capsys.readouterr()
     assert sweep.main(argv) == 0

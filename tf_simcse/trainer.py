@@ -187,14 +187,9 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------- setup
     def _build(self):
         from tf_simcse import distribute
-        from tf_simcse.data.examples import load_training_examples
-        from tf_simcse.data.distillation import load_distillation_sentences, teacher_embeddings
-        from tf_simcse.encoders.students import keep_layers, parse_layers
-        from tf_simcse.objectives import DISTILL, pair_kind
         from tf_simcse.data.pipelines import steps_per_epoch
-        from tf_simcse.encoders.encoder import Encoder
         from tf_simcse.evaluation.tasks import carve_note, load_task_data, parse_task
-        from tf_simcse.model import SimCSE
+        from tf_simcse.task import SimCSETask
 
         c = self.config
         # The strategy first: MultiWorkerMirroredStrategy must exist before anything initialises the runtime.
@@ -228,26 +223,9 @@ class Trainer:
         for warning in _batching_warnings(c, self.static_shapes):
             _log(f"warning: {warning}")
 
-        self.pairs, self.teacher = None, None
-        if c.objective == DISTILL:
-            self.examples = load_distillation_sentences(
-                c.train_data, label_column=c.label_column, positive_label=c.positive_label
-            )
-            self.teacher = teacher_embeddings(
-                lambda: Encoder.from_pretrained(c.teacher, max_seq_length=c.max_seq_length),
-                c.teacher,
-                self.examples.anchors,
-                self.out,
-                batch_size=max(64, c.batch_size),
-                write=self.is_chief,
-                log=_log,
-            )
-        elif pair_kind(c.objective) is None:
-            self.examples = load_training_examples(c.train_data, c.objective)
-        else:
-            self.pairs = self._load_pairs()
-            self.examples = self.pairs.as_training_examples()
-            self.examples.report = {**self.pairs.report, "objective": c.objective}
+        self.task = SimCSETask(c)
+        self.examples = self.task.load_data(self.out, write=self.is_chief, log=_log)
+        self.pairs, self.teacher = self.task.pairs, self.task.teacher
         _log(f"training data: {json.dumps(self.examples.report, ensure_ascii=False)}")
         self.steps_per_epoch = steps_per_epoch(len(self.examples.anchors), c.batch_size, drop_remainder=True)
         if self.steps_per_epoch == 0:
@@ -266,66 +244,16 @@ class Trainer:
                 _log(carve_note(task, data))
 
         with self.strategy.scope():
-            self.encoder = Encoder.from_pretrained(
-                c.model,
-                pooler=c.pooler,
-                max_seq_length=c.max_seq_length,
-                dropout=c.dropout,
-                mlp_only_train=c.mlp_only_train,
-                dynamic_padding=True,
-            )
-            if c.student_layers:
-                layers = parse_layers(c.student_layers, len(self.encoder.backbone.transformer_layers))
-                self.encoder = keep_layers(self.encoder, layers)
-                _log(f"student: layers {layers} of {c.model}")
-            if c.reset_mlp and self.encoder.mlp is not None and not _is_resumable(self.out):
-                # The official code's MLP head is a new layer (normal(0.02) init), not the checkpoint's pooler.
-                self.encoder.mlp.dense.kernel.assign(
-                    keras.random.normal(self.encoder.mlp.dense.kernel.shape, stddev=0.02, seed=c.seed)
-                )
-                self.encoder.mlp.dense.bias.assign(tf.zeros_like(self.encoder.mlp.dense.bias))
-            special = self.encoder.preprocessor.special_token_ids
-            self.model = SimCSE(
-                self.encoder,
-                objective=c.objective,
-                temperature=c.temperature,
-                hard_negative_weight=c.hard_negative_weight,
-                symmetric=c.symmetric,
-                do_mlm=c.do_mlm,
-                mlm_weight=c.mlm_weight,
-                mask_token_id=special.get("mask_id"),
-                special_token_ids=[i for i in special.values() if i is not None],
-                seed=c.seed,
-                encode_anchors_apart=c.encode_anchors_apart,
-                cosent_scale=c.cosent_scale,
-                margin=c.margin,
-                max_score=c.max_score,
-                teacher_dim=None if self.teacher is None else self.teacher.embeddings.shape[1],
-                gradcache_chunk_size=c.gradcache_chunk_size,
-            )
-            warmup = int(round(c.warmup_ratio * self.total_steps))
-            self.optimizer = distribute.make_optimizer(
-                learning_rate=c.learning_rate,
-                weight_decay=c.weight_decay,
-                warmup_steps=warmup,
-                total_steps=self.total_steps,
-                global_clipnorm=c.max_grad_norm,
-                precision=self.precision,
-            )
+            # A resumed run restores its MLP head: no fresh init to overwrite.
+            self.encoder = self.task.build_encoder(reset_mlp=c.reset_mlp and not _is_resumable(self.out), log=_log)
+            self.model = self.task.build_model(self.encoder)
+            self.optimizer = self.task.build_optimizer(self.total_steps, precision=self.precision)
             self.model.compile(
                 optimizer=self.optimizer, jit_compile=c.jit_compile, steps_per_execution=self.steps_per_execution
             )
             self.optimizer.build(self.model.trainable_variables)
 
-        # The packer of the training pipeline: static (TPU/XLA) or dynamic padding, same tokenizer as encode().
-        from tf_simcse.preprocessing import TextPreprocessor
-
-        self.train_preprocessor = TextPreprocessor(
-            self.encoder.preprocessor.tokenizer,
-            seq_length=c.max_seq_length,
-            pair_style=self.encoder.preprocessor.pair_style,
-            dynamic=not self.static_shapes,
-        )
+        self.train_preprocessor = self.task.train_preprocessor(self.encoder, static_shapes=self.static_shapes)
         rng = tf.train.Checkpoint(**{f"v{i}": v.value for i, v in enumerate(dropout_rng_variables(self.model))})
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, dropout_rng=rng, train_batches=self.model.train_batches.value
@@ -339,59 +267,9 @@ class Trainer:
         self.writer = (tf.summary.create_file_writer(_join(self.out, LOGS_DIR)) if self.is_chief
                        else tf.summary.create_noop_writer())
 
-    def _load_pairs(self):
-        """The scored / labelled pairs a pair objective trains on, checked against the objective."""
-        from tf_simcse.data.pairs import load_pairs
-        from tf_simcse.errors import UserInputError
-        from tf_simcse.objectives import pair_kind
-
-        c = self.config
-        pairs = load_pairs(c.train_data, label_column=c.label_column, positive_label=c.positive_label)
-        wanted = pair_kind(c.objective)
-        if pairs.kind != wanted:
-            raise UserInputError(
-                f"--objective {c.objective} trains on {wanted} pairs, but {c.train_data[0]} holds {pairs.kind} "
-                f"pairs (scored: sentence1, sentence2, score; labelled: sentence1, sentence2, label)."
-            )
-        if c.objective == "cosine_mse" and len(pairs) and not 0 <= pairs.scores.min() <= pairs.scores.max() <= (
-            c.max_score
-        ):
-            raise UserInputError(
-                f"--objective cosine_mse scales scores by --max_score {c.max_score:g}, but the scores of "
-                f"{', '.join(c.train_data)} span [{pairs.scores.min():g}, {pairs.scores.max():g}]."
-            )
-        return pairs
-
     def _epoch_dataset(self, epoch, start_batch):
         """The batches of `epoch` from batch `start_batch` on (seeded order: exact resume)."""
-        from tf_simcse.data.distillation import make_distillation_dataset
-        from tf_simcse.data.pairs import make_pair_dataset
-        from tf_simcse.data.pipelines import make_training_dataset
-
-        c = self.config
-        common = dict(
-            batch_size=c.batch_size,
-            seed=c.seed,
-            epoch=epoch,
-            start_batch=start_batch,
-            drop_remainder=True,
-            length_grouping=c.length_grouping,
-            grouping_window=c.grouping_window,
-            pad_to_multiple_of=c.pad_to_multiple_of,
-        )
-        if self.pairs is not None:
-            return make_pair_dataset(self.pairs, self.train_preprocessor, **common)
-        if self.teacher is not None:
-            embeddings = self.teacher.embeddings
-            return make_distillation_dataset(self.examples, embeddings, self.train_preprocessor, **common)
-        return make_training_dataset(
-            self.examples,
-            self.train_preprocessor,
-            objective=c.objective,
-            dedupe_in_batch=c.dedupe_in_batch,
-            pad_anchors_separately=c.encode_anchors_apart,
-            **common,
-        )
+        return self.task.dataset(self.train_preprocessor, epoch, start_batch)
 
     # ------------------------------------------------------------------------------------- bookkeeping
     def _load_state(self, step):

@@ -201,3 +201,16 @@ def test_a_preset_handle_that_cannot_be_downloaded_is_one_error(tmp_path):
 
     with pytest.raises(UserInputError, match="gemma"):  # a built-in preset of an architecture tf_simcse does not train
         Encoder.from_pretrained("gemma_2b_en")
+
+
+def test_the_keras_classes_round_trip_their_configs():
+    """keras-hub's convention: get_config -> from_config gives the same config (what presets are built on)."""
+    encoder = Encoder.from_pretrained(FIXTURES / "tiny_bert", pooler="avg_top2", max_seq_length=24)
+    encoder.mlp_only_train = True
+    embedder = encoder.as_text_embedder()
+    for layer in (embedder.backbone, embedder.preprocessor, embedder):
+        config = keras.saving.serialize_keras_object(layer)
+        rebuilt = keras.saving.deserialize_keras_object(config)
+        assert type(rebuilt) is type(layer)
+        assert keras.saving.serialize_keras_object(rebuilt) == config, type(layer).__name__
+    assert (rebuilt.pooler, rebuilt.mlp_only_train, rebuilt.preprocessor.sequence_length) == ("avg_top2", True, 24)
