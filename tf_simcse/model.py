@@ -45,11 +45,10 @@ on in the epoch), which a callback can stop on, naming the step.
 import contextlib
 
 import keras
-import keras_hub
 import tensorflow as tf
 
 from tf_simcse import features
-from tf_simcse import distribute, gradcache, multi_step, replicas
+from tf_simcse import distribute, gradcache, mlm, multi_step, replicas
 from tf_simcse.losses import contrastive_loss, gather_across_replicas
 from tf_simcse.objectives import DISTILL, OBJECTIVES, SIMCSE_VIEWS, TARGET_OBJECTIVES, TARGETS, VIEWS
 from tf_simcse.pair_losses import pair_loss_share
@@ -162,17 +161,7 @@ class SimCSE(keras.Model):
         self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss") if self.do_mlm else None
         self.mlm_head = None
         if self.do_mlm:
-            # BERT's MLM head: dense + GELU + LayerNorm, then the tied token embedding + a bias. A fresh one (HF
-            # `BertLMPredictionHead` init): keras-hub backbones do not carry the checkpoint's pretrained head.
-            self.mlm_head = keras_hub.layers.MaskedLMHead(
-                token_embedding=encoder.backbone.token_embedding,
-                intermediate_activation=lambda x: keras.activations.gelu(x, approximate=False),
-                layer_norm_epsilon=1e-12,
-                kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
-                dtype=encoder.backbone.dtype_policy,
-                name="mlm_head",
-            )
-            self.mlm_head.build((None, None, encoder.hidden_dim))
+            self.mlm_head = mlm.make_mlm_head(encoder)
             self._mlm_seed = keras.random.SeedGenerator(seed, name="mlm_seed")
         # Batches consumed by `train_step`, skipped updates included: the data position and the step of the
         # dropout seeds. (The optimizer's `iterations` stays behind on a float16 overflow skip.) Aggregated like
@@ -376,44 +365,19 @@ class SimCSE(keras.Model):
                        "batch_loss": batch_loss}
 
     def mask_tokens(self, inputs):
-        """BERT masking of packed `inputs`: returns `(masked_word_ids, selected)` ([b, len] int32 and bool).
-
-        Each real (unpadded) token that is not in `special_token_ids` is selected with probability
-        `mlm_probability`; a selected token becomes `mask_token_id` with probability 0.8, a uniformly random id
-        with probability 0.1, and stays itself otherwise (the Hugging Face collator's rule).
-        """
-        ids = tf.cast(inputs[features.WORD_IDS], tf.int32)
-        eligible = tf.cast(inputs[features.MASK], tf.bool)
-        for special in self.special_token_ids:
-            eligible = tf.logical_and(eligible, tf.not_equal(ids, special))
-        # The seed generator's state is mirrored, so every replica would draw the same numbers: salt the seed with
-        # the replica id so that replicas mask independently.
-        seed = keras.random.randint((2,), 0, 2**30, seed=self._mlm_seed, dtype="int32")
-        seed = seed + tf.stack([0, replicas.global_replica_id()])
-        draws = tf.random.stateless_uniform(tf.concat([[3], tf.shape(ids)], 0), seed=seed)
-        selected = tf.logical_and(eligible, draws[0] < self.mlm_probability)
-        to_mask = tf.logical_and(selected, draws[1] < 0.8)
-        to_random = tf.logical_and(tf.logical_and(selected, tf.logical_not(to_mask)), draws[2] < 0.5)
-        vocabulary_size = int(self.encoder.backbone.token_embedding.input_dim)
-        random_ids = tf.cast(tf.floor(draws[2] * 2.0 * vocabulary_size), tf.int32) % vocabulary_size
-        masked = tf.where(to_mask, tf.fill(tf.shape(ids), self.mask_token_id), ids)
-        masked = tf.where(to_random, random_ids, masked)
-        return masked, selected
+        """BERT masking of packed `inputs` (`tf_simcse.mlm.mask_tokens` with this model's settings and seed)."""
+        return mlm.mask_tokens(
+            inputs,
+            seed_generator=self._mlm_seed,
+            probability=self.mlm_probability,
+            mask_token_id=self.mask_token_id,
+            special_token_ids=self.special_token_ids,
+            vocabulary_size=int(self.encoder.backbone.token_embedding.input_dim),
+        )
 
     def mlm_terms(self, inputs, masked_ids, selected, training=False):
-        """Masked-LM cross-entropy summed over the `selected` tokens of packed `inputs`, and their count.
-
-        `masked_ids` replaces `inputs["input_word_ids"]` for the backbone; the labels are the original ids.
-        """
-        inputs = {k: tf.convert_to_tensor(v) for k, v in inputs.items()}
-        backbone_inputs = self.encoder.backbone_inputs({**inputs, features.WORD_IDS: masked_ids})
-        sequence = self.encoder.backbone(backbone_inputs, training=training)["sequence_output"]
-        positions = tf.broadcast_to(tf.range(tf.shape(masked_ids)[1])[None, :], tf.shape(masked_ids))
-        logits = tf.cast(self.mlm_head(sequence, mask_positions=positions), tf.float32)
-        labels = tf.cast(inputs[features.WORD_IDS], tf.int32)
-        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        weights = tf.cast(selected, tf.float32)
-        return tf.reduce_sum(per_token * weights), tf.reduce_sum(weights)
+        """The MLM cross-entropy sum over the `selected` tokens, and their count (`tf_simcse.mlm.mlm_terms`)."""
+        return mlm.mlm_terms(self.encoder, self.mlm_head, inputs, masked_ids, selected, training=training)
 
     def _mlm_loss(self, batch, training):
         """This replica's MLM terms and the global count of selected tokens.

@@ -145,19 +145,12 @@ def as_bert_family(backbone):
     they are. The result shares nothing with `backbone` (a copy) unless it is `backbone` itself."""
     if isinstance(backbone, BertFamilyBackbone) or type(backbone).__name__ != "BertBackbone":
         return backbone
-    target = BertFamilyBackbone(
-        vocabulary_size=backbone.vocabulary_size,
-        num_layers=backbone.num_layers,
-        num_heads=backbone.num_heads,
-        hidden_dim=backbone.hidden_dim,
-        intermediate_dim=backbone.intermediate_dim,
-        dropout=backbone.dropout,
-        max_sequence_length=backbone.max_sequence_length,
+    target = _bert_family_like(
+        backbone,
         num_segments=backbone.num_segments,
         hidden_activation="gelu_new",  # keras-hub's BertBackbone: `gelu_approximate`
         layer_norm_epsilon=1e-12,
         use_pooler=True,
-        dtype=backbone.dtype_policy,
     )
     # Same layer names, classes and creation order (BertFamilyBackbone mirrors BertBackbone): same variables.
     target.set_weights(backbone.get_weights())
@@ -232,6 +225,21 @@ def _load_keras_hub_preset(path, *, dropout, dtype):
     return _from_tensor_output_backbone(backbone, path)
 
 
+def _bert_family_like(source, **numerics):
+    """A `BertFamilyBackbone` of `source`'s shape, dropout and dtype policy (fresh weights), with `numerics`."""
+    return BertFamilyBackbone(
+        vocabulary_size=source.vocabulary_size,
+        num_layers=source.num_layers,
+        num_heads=source.num_heads,
+        hidden_dim=source.hidden_dim,
+        intermediate_dim=source.intermediate_dim,
+        dropout=source.dropout,
+        max_sequence_length=source.max_sequence_length,
+        dtype=source.dtype_policy,
+        **numerics,
+    )
+
+
 def _from_tensor_output_backbone(source, path):
     """Rebuild a keras-hub RoBERTa / XLM-R / DistilBERT backbone as a dict-output `BertFamilyBackbone`."""
     name = type(source).__name__
@@ -240,19 +248,12 @@ def _from_tensor_output_backbone(source, path):
             f"{path}: {name} does not return a dict with 'sequence_output', and only "
             f"{sorted(_TENSOR_OUTPUT_BACKBONES)} can be rebuilt as one"
         )
-    target = BertFamilyBackbone(
-        vocabulary_size=source.vocabulary_size,
-        num_layers=source.num_layers,
-        num_heads=source.num_heads,
-        hidden_dim=source.hidden_dim,
-        intermediate_dim=source.intermediate_dim,
-        dropout=source.dropout,
-        max_sequence_length=source.max_sequence_length,
+    target = _bert_family_like(
+        source,
         num_segments=0,
         hidden_activation="gelu",
         layer_norm_epsilon=_TENSOR_OUTPUT_BACKBONES[name],
         use_pooler=False,
-        dtype=source.dtype_policy,
     )
     target.token_embedding.embeddings.assign(source.embeddings.token_embedding.embeddings)
     target.position_embedding.position_embeddings.assign(source.embeddings.position_embedding.position_embeddings)
