@@ -13,13 +13,16 @@ from tf_simcse.errors import DiskFullError, UserInputError, is_disk_full
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-MODEL_HELP = (
-    "the model to use: a Hugging Face checkpoint directory (config.json + model.safetensors + tokenizer "
+MODEL_FORMS = (
+    "a Hugging Face checkpoint directory (config.json + model.safetensors + tokenizer "
     "files), a keras-hub preset directory, a tf_simcse training output directory (its best/ checkpoint), a "
     "tf_simcse export directory, or a directory written by Encoder.save_pretrained; local, or a gs:// (any "
     "tf.io.gfile) URL; or a keras-hub preset handle to download (multilingual_e5_base, bge_m3, "
-    "kaggle://OWNER/MODEL/keras/VARIANT, hf://OWNER/NAME). Settings saved with a trained model (pooler, "
-    "max_seq_length) are the defaults; the flags below override them."
+    "kaggle://OWNER/MODEL/keras/VARIANT, hf://OWNER/NAME)"
+)
+MODEL_HELP = (
+    f"the model to use: {MODEL_FORMS}. Settings saved with a trained model (pooler, max_seq_length) are the "
+    "defaults; the flags below override them."
 )
 
 

@@ -19,7 +19,7 @@ import typing
 
 import yaml
 
-from tf_simcse._cli import MODEL_HELP
+from tf_simcse._cli import MODEL_FORMS
 from tf_simcse.data import carve as carve_lib
 from tf_simcse.encoders.poolers import POOLERS
 from tf_simcse.objectives import DISTILL, OBJECTIVES, TARGET_OBJECTIVES
@@ -54,7 +54,7 @@ class TrainConfig:
     """Every knob of a training run. Defaults are the SimCSE paper's unsupervised BERT-base setting."""
 
     # --- model
-    model: str = option("", "model", MODEL_HELP)
+    model: str = option("", "model", f"the model to start from: {MODEL_FORMS}")
     pooler: str = option("cls", "model", "sentence pooler; cls = [CLS] + MLP head (the paper's default)",
                          choices=POOLERS)
     mlp_only_train: bool = option(False, "model",
@@ -93,7 +93,7 @@ class TrainConfig:
     static_shapes: typing.Optional[bool] = option(None, "data", "pad every batch to max_seq_length and drop the "
                                                   "last partial batch (TPU/XLA); default: on for TPU only")
     # --- objective
-    objective: str = option("unsup", "objective", "training objective (see the description above)",
+    objective: str = option("unsup", "objective", "training objective (`python -m tf_simcse.train --help` describes each)",
                             choices=OBJECTIVES)
     temperature: float = option(0.05, "objective", "softmax temperature tau of the contrastive loss")
     hard_negative_weight: float = option(0.0, "objective",
@@ -366,7 +366,7 @@ def load_config_file(path_or_recipe):
 def _ungrouped(data, where):
     """A config mapping with its group sections (`optimization: {learning_rate: ...}`) flattened into options.
 
-    `model:` is both a group and an option: a mapping there is the group, anything else the option.
+    `model:` and `objective:` are both groups and options: a mapping there is the group, anything else the option.
     """
     flat = {}
     for key, value in data.items():
@@ -386,6 +386,14 @@ def _ungrouped(data, where):
     return flat
 
 
+def _yaml_literal(value):
+    """A default as a config file writes it: floats with a dot (PyYAML reads 3e-05 as a string)."""
+    text = json.dumps(value)
+    if isinstance(value, float) and "e" in text and "." not in text.split("e")[0]:
+        text = text.replace("e", ".0e", 1)
+    return text
+
+
 def markdown_reference():
     """docs/config.md: every option by group, with its default and help text (`python -m tf_simcse.config`)."""
     lines = ["# Training options", "",
@@ -401,7 +409,7 @@ def markdown_reference():
             if field.metadata["group"] != group:
                 continue
             default = getattr(defaults, field.name)
-            shown = "-" if default in ("", [], None) else f"`{json.dumps(default)}`"
+            shown = "-" if default in ("", [], None) else f"`{_yaml_literal(default)}`"
             meaning = field.metadata["help"]
             if field.metadata["choices"]:
                 meaning += "; one of " + ", ".join(f"`{c}`" for c in field.metadata["choices"])

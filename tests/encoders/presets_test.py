@@ -186,18 +186,25 @@ def test_a_keras_hub_xlm_roberta_preset_is_a_starting_point_and_round_trips(tmp_
     np.testing.assert_allclose(np.asarray(embedder.encode_text(sentences, verbose=0)), expected, atol=1e-5, rtol=0)
 
 
-def test_a_preset_handle_that_cannot_be_downloaded_is_one_error(tmp_path):
+def test_a_preset_handle_that_cannot_be_downloaded_is_one_error(tmp_path, monkeypatch):
     """Handles need the network (not here): the error names the handle, and the CLI prints one error line."""
+    import kagglehub
+
     with pytest.raises(UserInputError, match="multilingual_e5_base"):
-        Encoder.from_pretrained("multilingual_e5_base")
+        Encoder.from_pretrained("multilingual_e5_base")  # offline here: the download fails as it is
+    # kagglehub's own errors are plain Exceptions, not OSErrors: still one UserInputError.
+    monkeypatch.setattr(kagglehub, "model_download", lambda handle: (_ for _ in ()).throw(
+        kagglehub.exceptions.BackendError("unauthenticated")))
+    with pytest.raises(UserInputError, match="bge_m3.*unauthenticated"):
+        Encoder.from_pretrained("bge_m3")
     sentences = tmp_path / "sentences.txt"
     sentences.write_text("a\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "tf_simcse.encode", "--model", "kaggle://keras/bge/keras/bge_m3/1",
+    result = subprocess.run([sys.executable, "-m", "tf_simcse.encode", "--model", "kaggle://nobody/no_model/keras/none/1",
                              "--input", str(sentences), "--output", str(tmp_path / "out.npy")], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "bge_m3" in errors[0], result.stderr[-2000:]
+    assert len(errors) == 1 and "no_model" in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
 
     with pytest.raises(UserInputError, match="gemma"):  # a built-in preset of an architecture tf_simcse does not train
@@ -215,3 +222,21 @@ def test_the_keras_classes_round_trip_their_configs():
         assert type(rebuilt) is type(layer)
         assert keras.saving.serialize_keras_object(rebuilt)["config"] == config["config"], type(layer).__name__
     assert (rebuilt.pooler, rebuilt.mlp_only_train, rebuilt.preprocessor.sequence_length) == ("avg_top2", True, 24)
+
+
+def test_a_keras_hub_pooling_without_a_tf_simcse_pooler_asks_for_one(tmp_path):
+    vocabulary = (FIXTURES / "tiny_bert" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    _keras_hub_bert_preset(tmp_path, vocabulary, lowercase=True, pooling_mode="max")
+    with pytest.raises(UserInputError, match="pooling_mode 'max'.*pass --pooler"):
+        Encoder.from_pretrained(tmp_path)
+    assert Encoder.from_pretrained(tmp_path, pooler="avg").pooler == "avg"
+
+
+def test_saving_an_avg_encoder_over_a_cls_one_leaves_no_mlp_head(tmp_path):
+    Encoder.from_pretrained(FIXTURES / "tiny_bert", pooler="cls").save_pretrained(tmp_path)
+    assert (tmp_path / "task.weights.h5").exists()
+    encoder = Encoder.from_pretrained(FIXTURES / "tiny_bert", pooler="avg")
+    encoder.save_pretrained(tmp_path)
+    assert not (tmp_path / "task.weights.h5").exists()
+    np.testing.assert_allclose(np.asarray(_keras_hub_embedder(tmp_path).encode_text(SENTENCES, verbose=0)),
+                               encoder.encode(SENTENCES), atol=1e-5, rtol=0)

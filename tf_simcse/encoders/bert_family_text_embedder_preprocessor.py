@@ -12,7 +12,7 @@ import posixpath
 
 import keras
 import keras_hub
-# keras-hub has no public names for these two (0.22-0.32): `get_file` fetches one file of a preset (a directory,
+# keras-hub has no public names for these two (0.30-0.32): `get_file` fetches one file of a preset (a directory,
 # kaggle://, hf://) and returns its local path, as keras-hub's own tokenizers load their assets;
 # `preprocessing_function` is the decorator of every keras-hub preprocessor's `call`.
 from keras_hub.src.utils.preset_utils import get_file

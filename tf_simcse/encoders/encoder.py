@@ -150,6 +150,9 @@ class Encoder(SentenceHead, keras.Model):
         directory = fileio.as_path(directory)
         with fileio.local_dir_for_writing(directory) as local:
             self.as_text_embedder().save_to_preset(local)
+        stale = fileio.join(directory, TASK_WEIGHTS_FILE)
+        if self.mlp is None and fileio.exists(stale):  # an earlier save's head: keras-hub would try to load it
+            fileio.remove(stale)
         fileio.write_json(fileio.join(directory, ENCODER_CONFIG_FILE), self.encoder_config(), ensure_ascii=True)
 
     @classmethod
@@ -204,7 +207,7 @@ def _load_keras_hub_preset(cls, path, saved, *, pooler, max_seq_length, dropout,
             defaults = {"pooler": saved["pooler"], "mlp_only_train": saved["mlp_only_train"],
                         "max_seq_length": saved.get("max_seq_length")}
         else:
-            defaults = _keras_hub_task_defaults(local, task, ours)
+            defaults = _keras_hub_task_defaults(local, task, ours, pooler)
         seq_length = checkpoints.sequence_length(backbone, max_seq_length, defaults.get("max_seq_length"))
         preprocessor = None
         if fileio.exists(os.path.join(local, ASSETS_DIR)):
@@ -233,7 +236,7 @@ def _load_keras_hub_preset(cls, path, saved, *, pooler, max_seq_length, dropout,
     return encoder
 
 
-def _keras_hub_task_defaults(local, task, ours):
+def _keras_hub_task_defaults(local, task, ours, pooler):
     """Pooler and length declared by a keras-hub preset tf_simcse did not write: its task's pooling (keras-hub's
     `BertTextEmbedder`: mean or cls, L2 normalization left out: cosines are the same) and its preprocessor's
     sequence_length."""
@@ -243,10 +246,10 @@ def _keras_hub_task_defaults(local, task, ours):
         defaults.update(pooler=config.get("pooler"), mlp_only_train=config.get("mlp_only_train", False))
     elif "pooling_mode" in config:
         mode = config["pooling_mode"]
-        if mode not in _KERAS_HUB_POOLING:
+        if mode not in _KERAS_HUB_POOLING and pooler is None:
             raise UserInputError(f"{os.path.join(local, TASK_CONFIG_FILE)}: pooling_mode {mode!r} has no tf_simcse "
                                  f"pooler (supported: {', '.join(_KERAS_HUB_POOLING)}); pass --pooler")
-        defaults["pooler"] = _KERAS_HUB_POOLING[mode]
+        defaults["pooler"] = _KERAS_HUB_POOLING.get(mode)
     preprocessor = fileio.read_json_if_exists(os.path.join(local, PREPROCESSOR_CONFIG_FILE), {})
     if isinstance(preprocessor, dict):
         defaults["max_seq_length"] = (preprocessor.get("config") or {}).get("sequence_length")
