@@ -70,6 +70,10 @@ def run_tf_simcse(cell, args, examples):
 
     import tempfile
 
+    if args.threads:  # before the runtime starts
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
     from tf_simcse.config import build_config
     from tf_simcse.task import SimCSETask
 
@@ -84,7 +88,7 @@ def run_tf_simcse(cell, args, examples):
     encoder = task.build_encoder(reset_mlp=False, log=lambda message: None)
     total = args.warmup + args.steps
     model = task.build_model(encoder)
-    model.compile(optimizer=task.build_optimizer(total, precision="float32"))
+    model.compile(optimizer=task.build_optimizer(total, precision="float32"), jit_compile=args.jit_compile)
     model.optimizer.build(model.trainable_variables)
     preprocessor = task.train_preprocessor(encoder, static_shapes=True)
 
@@ -122,6 +126,8 @@ def run_sentence_transformers(cell, args, examples):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer import losses
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = SentenceTransformer(str(args.checkpoint), device="cpu")
     model.max_seq_length = args.max_seq_length
@@ -179,6 +185,7 @@ def run_cell(cell, args):
     command = [sys.executable, __file__, "--child", json.dumps(cell), "--checkpoint", str(args.checkpoint),
                "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--max_seq_length", str(args.max_seq_length), "--st_padding", args.st_padding]
+    command += ["--jit_compile"] * args.jit_compile + (["--threads", str(args.threads)] if args.threads else [])
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     start, error = time.time(), None
     while process.poll() is None:
@@ -262,12 +269,16 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2, help="timed steps per cell")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps per cell")
     parser.add_argument("--max_seq_length", type=int, default=32)
+    parser.add_argument("--jit_compile", action="store_true", help="tf_simcse: compile the train step with XLA")
+    parser.add_argument("--threads", type=int, help="both libraries: intra-op threads (default: each library's "
+                        "own choice); tf_simcse then runs one op at a time (inter-op 1), as PyTorch does")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
     parser.add_argument("--memory_limit_gib", type=float, default=18.0,
                         help="stop a cell whose resident memory passes this (reported as not fitting)")
     parser.add_argument("--st_padding", choices=("max_length", "longest"), default="max_length",
                         help="sentence-transformers' batches: padded to max_seq_length as tf_simcse's (default), or "
                              "each column to its longest text (its collator's own choice)")
+    parser.add_argument("--cached_only", action="store_true", help="only the cells with GradCache / the cached loss")
     parser.add_argument("--output", type=pathlib.Path, help="write every figure here (JSON)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -281,7 +292,7 @@ def main(argv=None):
     for batch in args.batch or [64, 256, 1024]:
         for objective in args.objective or ["unsup", "sup"]:
             for library in args.library or LIBRARIES:
-                for chunk in (None, args.chunk):
+                for chunk in (args.chunk,) if args.cached_only else (None, args.chunk):
                     cell = dict(library=library, objective=objective, batch=batch, chunk=chunk)
                     result = run_cell(cell, args)
                     print(json.dumps(result), file=sys.stderr, flush=True)

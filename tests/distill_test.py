@@ -95,3 +95,31 @@ def test_a_wider_teacher_gets_a_projection_that_is_not_exported(shared_data, tmp
 def test_distill_needs_a_teacher(tmp_path):
     with pytest.raises(UserInputError, match="'teacher': required with objective 'distill'"):
         build_config(dict(model="m", objective="distill", train_data=["x.txt"], output_dir=str(tmp_path)))
+
+
+@pytest.mark.shared_data
+def test_distillation_learns_from_every_sentence_of_its_sources(shared_data, tmp_path):
+    """NLI rows give their premise AND hypothesis, pair files both sides, sentence files every line; distinct,
+    first occurrence first, blanks skipped and counted (the files read independently here with the csv module)."""
+    import csv
+
+    from tf_simcse.data.distillation import load_distillation_sentences
+
+    nli, sts = shared_data / "kornli" / "xnli.dev.ko.tsv", shared_data / "korsts" / "sts-train.tsv"
+    lines = tmp_path / "lines.txt"
+    lines.write_text("첫 문장.\n\n한 남자가 음식을 먹는다.\n", encoding="utf-8")
+    expected = []
+    with open(nli, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            expected += [row["sentence1"], row["sentence2"]]
+    with open(sts, encoding="utf-8", newline="") as f:
+        scored = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    expected += [row["sentence1"] for row in scored] + [row["sentence2"] for row in scored]  # a pair file: column by column
+    expected += ["첫 문장.", "한 남자가 음식을 먹는다."]
+    examples = load_distillation_sentences([str(nli), str(sts), str(lines)])
+    assert examples.anchors == list(dict.fromkeys(expected))
+    report = examples.report
+    assert [s["sentences"] for s in report["sources"]] == [2 * 2490, 2 * 5749, 2]
+    assert report["sources"][0]["rows_read"] == 2490 and report["sources"][2]["rows_skipped"] == {"empty_sentence": 1}
+    assert report["examples"] == len(examples.anchors) and report["duplicates_dropped"] == len(expected) - len(
+        examples.anchors)

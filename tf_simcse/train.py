@@ -16,8 +16,9 @@ Objectives (--objective):
   distill
          knowledge distillation (Reimers & Gurevych, 2020): the student (--model, optionally only some of its
          layers: --student_layers 0,2,4) regresses the embeddings --teacher gives the training sentences (any
-         data spec: sentence files, NLI premises, both sides of pair files; each distinct sentence embedded
-         once, cached in --output_dir); a wider teacher gets a trained projection, dropped at export
+         data spec: sentence files, NLI premises and hypotheses, both sides of pair files; each distinct
+         sentence embedded once, cached in --output_dir); a wider teacher gets a trained projection, dropped
+         at export
 
 Options come from, last wins: defaults (the paper's unsup setting) < --config (a YAML/JSON file, or a shipped
 recipe: paper_unsup, paper_sup, korean_unsup, korean_sup, cpu_minilm_kornli) < the flags below.

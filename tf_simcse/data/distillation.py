@@ -1,8 +1,9 @@
 """Data of `--objective distill` (Reimers & Gurevych, 2020): sentences, their teacher embeddings, the batches.
 
 The student regresses the teacher's embedding of each training sentence (MSE). The sentences come from any data
-spec the other objectives read: sentence files (one a line), NLI files (their premises, as `unsup` reads them),
-and scored / labelled pair files (both sides). They are deduplicated, first occurrence first.
+spec the other objectives read: sentence files (one a line), NLI files (premises and hypotheses), pair and
+triplet files (every column), scored / labelled pair files (both sides). They are deduplicated, first occurrence
+first.
 
 The teacher embeds every distinct sentence ONCE, before training; the embeddings are cached in the output
 directory (`teacher_embeddings.npy` + `teacher_embeddings.json`, which names the teacher and a digest of the
@@ -16,7 +17,7 @@ import io
 import numpy as np
 
 from tf_simcse import fileio
-from tf_simcse.data.examples import TrainingExamples, load_training_examples
+from tf_simcse.data.examples import TrainingExamples, load_sentences
 from tf_simcse.errors import UserInputError
 
 CACHE_FILE = "teacher_embeddings.npy"
@@ -40,10 +41,11 @@ def load_distillation_sentences(specs, *, label_column=None, positive_label=None
             found = list(pairs.sentence1) + list(pairs.sentence2)
             sources.append({"spec": str(spec), "format": kind, "sentences": len(found)})
         else:
-            examples = load_training_examples([spec], "unsup")
+            examples = load_sentences([spec])
             found = list(examples.anchors)
-            sources.append({"spec": str(spec), "format": "sentences", "sentences": len(found),
-                            "rows_skipped": examples.report.get("rows_skipped", {})})
+            (source,) = examples.report["sources"]
+            sources.append({"spec": str(spec), "format": source["format"], "rows_read": source["rows_read"],
+                            "sentences": len(found), "rows_skipped": source["rows_skipped"]})
         sentences.extend(found)
     unique = list(dict.fromkeys(sentences))
     if not unique:

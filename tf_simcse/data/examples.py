@@ -346,6 +346,36 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
     )
 
 
+def load_sentences(specs, *, tfds_data_dir=None):
+    """Every sentence of `specs`, in reading order and with repeats: each line of a sentence file, the premise and
+    the hypothesis of each NLI row, each text of a pair / triplet row (what `--objective distill` learns from).
+
+    Returns `TrainingExamples(anchors=sentences)`; its report counts rows read and blank texts skipped per source.
+    """
+    if isinstance(specs, (str, os.PathLike, specs_lib.DataSpec)):
+        specs = [specs]
+    specs = [specs_lib.parse_data_spec(s) for s in specs]
+    sentences, sources = [], []
+    for spec in specs:
+        source = _Source(spec, spec.format)
+        sources.append(source)
+        records = _tfds_records(spec, source, tfds_data_dir) if spec.kind == "tfds" else _file_records(spec, source)
+        for record in records:
+            if source.carving.carves_out(*record[1:3]):
+                continue
+            texts = record[1:3] if record[0] == "nli" else [t for t in record[1:] if t is not None]
+            blank = sum(_blank(t) for t in texts)
+            if blank:
+                source.skipped["empty_sentence"] += blank
+            sentences.extend(t for t in texts if not _blank(t))
+    skipped = collections.Counter()
+    for source in sources:
+        skipped.update(source.skipped)
+    report = {"sources": [s.as_dict() for s in sources], "rows_read": sum(s.rows_read for s in sources),
+              "rows_skipped": dict(sorted(skipped.items())), "sentences": len(sentences)}
+    return TrainingExamples(anchors=sentences, report=report)
+
+
 def _group_stats(groups, objective):
     """Counts for the NLI grouping report (see the module docstring)."""
     stats = collections.Counter(premises=len(groups))
