@@ -221,6 +221,26 @@ def _tfds_records(spec, source, data_dir):
             yield ("nli", text(example["premise"]), text(example["hypothesis"]), label)
 
 
+def _parse_specs(specs):
+    if isinstance(specs, (str, os.PathLike, specs_lib.DataSpec)):
+        specs = [specs]
+    return [specs_lib.parse_data_spec(s) for s in specs]
+
+
+def _records(spec, source, tfds_data_dir):
+    """The records of one source (see above), counting its rows in `source`."""
+    return _tfds_records(spec, source, tfds_data_dir) if spec.kind == "tfds" else _file_records(spec, source)
+
+
+def _sources_report(sources):
+    """The per-source part of a report: each source's counts, rows read and skipped over all."""
+    skipped = collections.Counter()
+    for source in sources:
+        skipped.update(source.skipped)
+    return {"sources": [s.as_dict() for s in sources], "rows_read": sum(s.rows_read for s in sources),
+            "rows_skipped": dict(sorted(skipped.items()))}
+
+
 # ----------------------------------------------------------------------------------------------- grouping
 class _PremiseGroup:
     __slots__ = ("premise", "entailments", "contradictions", "neutrals")
@@ -248,9 +268,7 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
     """
     if objective not in SIMCSE_OBJECTIVES:
         raise UserInputError(f"objective must be one of {SIMCSE_OBJECTIVES}, got {objective!r}")
-    if isinstance(specs, (str, os.PathLike, specs_lib.DataSpec)):
-        specs = [specs]
-    specs = [specs_lib.parse_data_spec(s) for s in specs]
+    specs = _parse_specs(specs)
     if not specs:
         raise UserInputError("no training data given (expected at least one data spec)")
 
@@ -262,11 +280,7 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
     for spec in specs:
         source = _Source(spec, spec.format)
         sources.append(source)
-        if spec.kind == "tfds":
-            records = _tfds_records(spec, source, tfds_data_dir)
-        else:
-            records = _file_records(spec, source)
-        for record in records:
+        for record in _records(spec, source, tfds_data_dir):
             kind = record[0]
             if source.carving.carves_out(*record[1:3]):  # a line's text; the first two texts of a pair, NLI row or triplet
                 continue
@@ -324,14 +338,9 @@ def load_training_examples(specs, objective, *, tfds_data_dir=None):
             f"{', '.join(str(s) for s in specs)}"
         )
 
-    skipped = collections.Counter()
-    for source in sources:
-        skipped.update(source.skipped)
     report = {
         "objective": objective,
-        "sources": [s.as_dict() for s in sources],
-        "rows_read": sum(s.rows_read for s in sources),
-        "rows_skipped": dict(sorted(skipped.items())),
+        **_sources_report(sources),
         "examples": len(examples),
         _EXAMPLE_NOUN[objective]: len(examples),
     }
@@ -352,28 +361,19 @@ def load_sentences(specs, *, tfds_data_dir=None):
 
     Returns `TrainingExamples(anchors=sentences)`; its report counts rows read and blank texts skipped per source.
     """
-    if isinstance(specs, (str, os.PathLike, specs_lib.DataSpec)):
-        specs = [specs]
-    specs = [specs_lib.parse_data_spec(s) for s in specs]
     sentences, sources = [], []
-    for spec in specs:
+    for spec in _parse_specs(specs):
         source = _Source(spec, spec.format)
         sources.append(source)
-        records = _tfds_records(spec, source, tfds_data_dir) if spec.kind == "tfds" else _file_records(spec, source)
-        for record in records:
+        for record in _records(spec, source, tfds_data_dir):
             if source.carving.carves_out(*record[1:3]):
                 continue
             texts = record[1:3] if record[0] == "nli" else [t for t in record[1:] if t is not None]
-            blank = sum(_blank(t) for t in texts)
-            if blank:
-                source.skipped["empty_sentence"] += blank
-            sentences.extend(t for t in texts if not _blank(t))
-    skipped = collections.Counter()
-    for source in sources:
-        skipped.update(source.skipped)
-    report = {"sources": [s.as_dict() for s in sources], "rows_read": sum(s.rows_read for s in sources),
-              "rows_skipped": dict(sorted(skipped.items())), "sentences": len(sentences)}
-    return TrainingExamples(anchors=sentences, report=report)
+            kept = [t for t in texts if not _blank(t)]
+            if len(kept) < len(texts):
+                source.skipped["empty_sentence"] += len(texts) - len(kept)
+            sentences.extend(kept)
+    return TrainingExamples(anchors=sentences, report={**_sources_report(sources), "sentences": len(sentences)})
 
 
 def _group_stats(groups, objective):
