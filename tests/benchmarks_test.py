@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import FIXTURES, REPO_ROOT
@@ -125,6 +126,23 @@ def test_sentence_transformers_sts_pipeline_runs_every_stage(shared_data, tmp_pa
     for stage in record["stages"]:
         assert [h["step"] for h in stage["history"]] == [0, 2], stage["stage"]
     assert "| student_sts |" in stdout
+
+
+def test_sentence_transformers_sts_pipeline_stops_and_saves_models_tf_simcse_reads(shared_data, tmp_path):
+    st = pytest.importorskip("sentence_transformers", reason="sentence-transformers (extra 'reference') not installed")
+    pytest.importorskip("datasets", reason="datasets (extra 'bench') not installed")
+    output, saved = tmp_path / "st_pipeline.json", tmp_path / "models"
+    _run(["benchmarks/st_sts_pipeline.py", "--checkpoint", FIXTURES / "tiny_bert", "--max_seq_length", 32,
+          "--max_steps", 2, "--stop_after", "sts", "--save_dir", saved, "--output", output])
+    assert [s["stage"] for s in json.loads(output.read_text())["stages"]] == ["simcse", "sts"]
+    assert sorted(p.name for p in saved.iterdir()) == ["01-simcse", "02-sts"]
+    # A tf_simcse stage can start from the model a sentence-transformers stage selected: the same embeddings.
+    from tf_simcse.encoders.encoder import Encoder
+
+    sentences = ["첫 번째 문장입니다.", "두 번째 문장은 조금 더 깁니다, 그렇죠?"]
+    reference = st.SentenceTransformer(str(saved / "02-sts"), device="cpu").encode(sentences)
+    encoder = Encoder.from_pretrained(saved / "02-sts", pooler="avg", max_seq_length=32)
+    np.testing.assert_allclose(encoder.encode(sentences), reference, atol=1e-5)
 
 
 def test_encode_throughput_measures_every_model(shared_data, tmp_path):

@@ -32,6 +32,18 @@ def test_a_reference_to_a_later_stage_is_refused(tmp_path):
         stage_configs(values, {"model": "m", "output_dir": str(tmp_path)})
 
 
+def test_stop_after_names_a_stage_of_a_stages_config(tmp_path, capsys):
+    recipe = tmp_path / "pipeline.yaml"
+    recipe.write_text(yaml.safe_dump({"stages": [{"name": "a", "train_data": ["x.txt"]},
+                                                 {"name": "b", "train_data": ["x.txt"]}]}), encoding="utf-8")
+    argv = ["--model", "m", "--output_dir", str(tmp_path / "run")]
+    with pytest.raises(SystemExit, match=r"^error: --stop_after c: no such stage \(the stages: a, b\)$"):
+        train_cli.main(["--config", str(recipe), *argv, "--stop_after", "c"])
+    with pytest.raises(SystemExit, match=r"^error: --stop_after a: only a --config with `stages:` has stages$"):
+        train_cli.main([*argv, "--train_data", "x.txt", "--stop_after", "a"])
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.shared_data
 def test_three_stages_run_resume_and_report(shared_data, tmp_path):
     korsts = shared_data / "korsts"
@@ -49,7 +61,14 @@ def test_three_stages_run_resume_and_report(shared_data, tmp_path):
     }), encoding="utf-8")
     out = tmp_path / "run"
     argv = ["--config", str(recipe), "--model", str(FIXTURES / "tiny_bert"), "--output_dir", str(out)]
-    assert train_cli.main(argv) == 0
+    assert train_cli.main([*argv, "--stop_after", "sts"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["01-simcse", "02-sts", "stages.json", "stages.md"]
+    assert [r["stage"] for r in json.loads((out / "stages.json").read_text())["stages"]] == ["simcse", "sts"]
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    assert len(before) == 2
+
+    assert train_cli.main(argv) == 0  # the same command without --stop_after goes on from there
+    assert {p: p.stat().st_mtime_ns for p in out.glob("0[12]-*/metrics.json")} == before
     rows = json.loads((out / "stages.json").read_text())["stages"]
     assert [r["stage"] for r in rows] == ["simcse", "sts", "student"]
     assert [r["steps"] for r in rows] == [2, 2, 2]

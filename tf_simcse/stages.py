@@ -23,7 +23,8 @@ DIR/02-sts, ... The command-line options apply to every stage (e.g. `--max_steps
 before them), and `--output_dir`, the pipeline's root. Rerunning the command skips the finished stages (those with
 a metrics.json) and resumes the one that was interrupted at its last checkpoint. At the end DIR/stages.json and
 DIR/stages.md hold a table: per stage its objective, start model, selected step, the dev figure that selected it,
-the test figures, and the wall time.
+the test figures, and the wall time. `--stop_after NAME` runs the stages up to NAME only (e.g. up to the teacher,
+to look at it before distilling); the table then lists those.
 """
 
 import time
@@ -102,11 +103,17 @@ def _table(rows):
     return "\n".join(lines) + "\n"
 
 
-def run_stages(file_values, overrides, log=print):
-    """Runs (or resumes) every stage; returns the rows of the summary table (also written to the root)."""
+def run_stages(file_values, overrides, log=print, stop_after=None):
+    """Runs (or resumes) every stage, or those up to the one named `stop_after`; returns the rows of the summary
+    table (also written to the root)."""
     from tf_simcse.trainer import METRICS_FILE, Trainer
 
     stages = stage_configs(file_values, overrides)
+    if stop_after is not None:
+        names = [name for name, _ in stages]
+        if stop_after not in names:
+            raise UserInputError(f"--stop_after {stop_after}: no such stage (the stages: {', '.join(names)})")
+        stages = stages[:names.index(stop_after) + 1]
     root = fileio.dirname(stages[0][1].output_dir)
     summary_path = fileio.join(root, SUMMARY_FILE)
     previous = {r["stage"]: r for r in (fileio.read_json_if_exists(summary_path, {}) or {}).get("stages", [])}

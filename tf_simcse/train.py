@@ -27,7 +27,8 @@ Rerunning the same command after an interruption resumes from the newest checkpo
 
 A config file with `stages:` (e.g. cpu_minilm_sts_pipeline) runs several trainings in a row, each from the model
 an earlier stage selected, into --output_dir/01-NAME, 02-NAME, ...; flags apply to every stage, --model to the
-first (see tf_simcse/stages.py).
+first (see tf_simcse/stages.py). --stop_after NAME ends the run after that stage; the same command without it
+goes on from there.
 
 Example (the CPU recipe; runs in minutes on 2 cores):
   python -m tf_simcse.train --config cpu_minilm_kornli --model "$MINILM_DIR" --output_dir runs/cpu
@@ -58,6 +59,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", help="a YAML/JSON config file or the name of a shipped recipe")
+    parser.add_argument("--stop_after", metavar="STAGE",
+                        help="with a `stages:` config: run the stages up to this one (by name), then stop")
     groups = {name: parser.add_argument_group(f"{name} options", summary) for name, summary in GROUPS.items()}
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
@@ -82,9 +85,12 @@ def build_parser():
 def main(argv=None):
     args = vars(build_parser().parse_args(argv))
     config_file = args.pop("config")
+    stop_after = args.pop("stop_after")
     try:
         file_values = load_config_file(config_file) if config_file else {}
         config = None if STAGES_KEY in file_values else build_config(file_values, args)
+        if stop_after is not None and config is not None:
+            raise ValueError(f"--stop_after {stop_after}: only a --config with `{STAGES_KEY}:` has stages")
     except (ValueError, FileNotFoundError, TypeError) as e:  # the config file's and the options' own errors
         raise SystemExit(f"error: {e}")
     _cli.quiet_tensorflow()
@@ -94,7 +100,7 @@ def main(argv=None):
         if config is None:  # a multi-stage recipe
             from tf_simcse.stages import run_stages
 
-            run_stages(file_values, args, log=_cli.info)
+            run_stages(file_values, args, log=_cli.info, stop_after=stop_after)
         else:
             Trainer(config).run()
     except TrainingError as e:
