@@ -1,7 +1,7 @@
 """The CPU STS pipeline trained by sentence-transformers: the peer of `cpu_minilm_sts_pipeline` in docs/results.md.
 
     python benchmarks/st_sts_pipeline.py --seed 42 --output st_sts_pipeline.json
-    python benchmarks/st_sts_pipeline.py --seed 43 --stop_after sts --save_dir runs/st_pipeline_43
+    python benchmarks/st_sts_pipeline.py --seed 43 --stop_after sts --save_dir runs/st_pipeline_s43
 
 The four stages of `tf_simcse/configs/cpu_minilm_sts_pipeline.yaml`, each with sentence-transformers' own loss,
 batches (random order, each column padded to its longest text) and trainer, on the same data and with the same

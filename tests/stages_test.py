@@ -32,7 +32,7 @@ def test_a_reference_to_a_later_stage_is_refused(tmp_path):
         stage_configs(values, {"model": "m", "output_dir": str(tmp_path)})
 
 
-def test_stop_after_names_a_stage_of_a_stages_config(tmp_path, capsys):
+def test_stop_after_names_a_stage_of_a_stages_config(tmp_path):
     recipe = tmp_path / "pipeline.yaml"
     recipe.write_text(yaml.safe_dump({"stages": [{"name": "a", "train_data": ["x.txt"]},
                                                  {"name": "b", "train_data": ["x.txt"]}]}), encoding="utf-8")
