@@ -154,3 +154,17 @@ def test_encode_throughput_measures_every_model(shared_data, tmp_path):
     for row in record["models"]:
         assert len(row["round_seconds"]) == 2 and row["sentences_per_s"] > 0 and row["layers"] == 2
     assert "| sentences/s" in stdout.splitlines()[0].replace("| model | layers ", "")
+
+
+def test_encoder_passes_benchmark_times_both_libraries_on_the_same_model(tmp_path):
+    pytest.importorskip("transformers", reason="transformers (extra 'reference') not installed")
+    output = tmp_path / "passes.json"
+    stdout = _run(["benchmarks/encoder_passes.py", "--checkpoint", FIXTURES / "tiny_bert", "--batch", 3,
+                   "--rounds", 1, "--max_seq_length", 8, "--output", output])
+    (row,) = json.loads(output.read_text())["results"]
+    for library in ("tf_simcse", "pytorch"):
+        assert set(row[library]["ms"]) == {"eval forward", "train forward", "forward + backward"}
+        assert all(ms > 0 for ms in row[library]["ms"].values())
+    # The script refuses to time two different computations: the eval embeddings agree.
+    np.testing.assert_allclose(row["tf_simcse"]["eval_sum"], row["pytorch"]["eval_sum"], rtol=1e-4, atol=1e-4)
+    assert "| 3 | backward (difference) |" in stdout
