@@ -54,7 +54,8 @@ def run_tf_simcse(args):
     from tf_simcse.encoders.encoder import Encoder
 
     encoder = Encoder.from_pretrained(str(args.checkpoint), pooler="avg", max_seq_length=args.max_seq_length)
-    replicas.install_replica_dropout(encoder)
+    if args.tf_dropout == "replica":  # training's per-row masks; "keras": Keras's own Dropout layers
+        replicas.install_replica_dropout(encoder)
     ids = tf.constant(_token_ids(args))
     inputs = {features.WORD_IDS: ids, features.MASK: tf.ones_like(ids), features.TYPE_IDS: tf.zeros_like(ids)}
     weights = encoder.trainable_variables
@@ -142,6 +143,9 @@ def main(argv=None):
     p.add_argument("--batch", type=int, action="append", help="rows per pass, repeatable (default: 64 and 192)")
     p.add_argument("--max_seq_length", type=int, default=32)
     p.add_argument("--rounds", type=int, default=5, help="timed calls per pass (the median is reported)")
+    p.add_argument("--tf_dropout", choices=("replica", "keras"), default="replica",
+                   help="tf_simcse's dropout layers: training's per-row masks (tf_simcse.replicas, the default) or "
+                        "Keras's own Dropout, to measure what the per-row masks cost")
     p.add_argument("--output", type=pathlib.Path, help="write the figures here (JSON)")
     p.add_argument("--child", choices=sorted(LIBRARIES), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -160,7 +164,7 @@ def main(argv=None):
         for library in LIBRARIES:
             command = [sys.executable, __file__, "--child", library, "--checkpoint", str(args.checkpoint),
                        "--batch", str(batch), "--max_seq_length", str(args.max_seq_length),
-                       "--rounds", str(args.rounds)]
+                       "--rounds", str(args.rounds), "--tf_dropout", args.tf_dropout]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(f"error: {library} at batch {batch} failed:\n{done.stderr[-2000:]}")
