@@ -108,8 +108,12 @@ def assert_trained_alike(initial, reference, weights, model, label, moved_at_lea
     assert moved > moved_at_least
     assert diff < 1e-6
     assert table_diff < 1e-4 and loose <= 0.01 * size
+    # With PyTorch's epsilon (`distribute.AdamW`) a noise gradient of ~eps size already takes a sizeable share of
+    # an lr step; bounded by the schedule of the callers (lr 5e-3, 4 steps, warmup 1: the lrs sum to 1e-2).
     noise = [i for i, p in enumerate(paths) if p.endswith("key/bias")]
-    assert max(float(np.abs(weights[i] - initial[i]).max()) for i in noise) < 1e-3
+    noise_moved = max(float(np.abs(weights[i] - initial[i]).max()) for i in noise)
+    print(f"{label}: attention key biases (zero gradient up to rounding) moved by at most {noise_moved:.2e}")
+    assert noise_moved < 1e-2
 
 
 class Kill(Exception):

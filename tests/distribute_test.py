@@ -2,8 +2,9 @@
 global-norm clipping across replicas, and loss scaling that skips a step on every replica when any overflows.
 
 Optimizer checks run `strategy.run` on hand-made per-replica gradients against NumPy transcriptions of the
-update rules (Keras's Adam: `alpha = lr * sqrt(1 - b2^t) / (1 - b1^t)`, `m += (g - m)(1 - b1)`,
-`v += (g^2 - v)(1 - b2)`, `w -= alpha * m / (sqrt(v) + eps)`).
+update rules (PyTorch's Adam, which `AdamW` follows: `m += (g - m)(1 - b1)`, `v += (g^2 - v)(1 - b2)`,
+`w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`; Keras's own puts epsilon outside the bias
+correction: `w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`).
 """
 
 import keras
@@ -136,11 +137,17 @@ def test_weight_decay_skips_biases_and_layer_norms():
 
 
 # ------------------------------------------------------------------------------------------ clipping
-def _keras_adam_first_step(w, g, lr, b1=0.9, b2=0.999, eps=1e-8):
-    m = (1 - b1) * g
-    v = (1 - b2) * g * g
-    alpha = lr * np.sqrt(1 - b2) / (1 - b1)
-    return w - alpha * m / (np.sqrt(v) + eps)
+def _adam_steps(w, grads, lr, b1=0.9, b2=0.999, eps=1e-8, torch_epsilon=True):
+    """Adam (no weight decay) on a sequence of gradients, in float64."""
+    w, m, v = np.array(w, np.float64), 0.0, 0.0
+    for t, g in enumerate(grads, start=1):
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        if torch_epsilon:
+            w = w - lr / (1 - b1**t) * m / (np.sqrt(v) / np.sqrt(1 - b2**t) + eps)
+        else:
+            w = w - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    return w
 
 
 def _per_replica_apply(strategy, make, w0, grads_by_replica):
@@ -167,7 +174,8 @@ def test_global_clipnorm_is_the_norm_of_the_summed_gradient():
     w0 = np.ones(4, np.float32)
     clip, eps = 1.0, 1.0  # a large epsilon makes Adam's first step depend on the gradient's size
     total = grads.sum(0)
-    expected = _keras_adam_first_step(w0, total * clip / np.linalg.norm(total), lr=0.1, eps=eps)
+    clipped = total * clip / np.linalg.norm(total)
+    expected = _adam_steps(w0, [clipped], lr=0.1, eps=eps)
     def ours():
         return AdamW(learning_rate=0.1, weight_decay=0.0, epsilon=eps, global_clipnorm=clip)
 
@@ -179,7 +187,20 @@ def test_global_clipnorm_is_the_norm_of_the_summed_gradient():
         return keras.optimizers.AdamW(learning_rate=0.1, weight_decay=0.0, epsilon=eps, global_clipnorm=clip)
 
     _, copies = _per_replica_apply(mirrored(), stock, w0, grads)
-    assert np.abs(copies[0] - expected).max() > 1e-3
+    assert np.abs(copies[0] - _adam_steps(w0, [clipped], lr=0.1, eps=eps, torch_epsilon=False)).max() > 1e-3
+
+
+def test_adam_update_is_pytorchs_with_its_epsilon():
+    """Three steps with a large epsilon (where the two placements differ most): PyTorch's rule, not Keras's."""
+    grads = [np.array([0.3, -2.0, 1e-3], np.float32), np.array([0.1, 1.0, -2e-3], np.float32),
+             np.array([-0.5, 0.5, 1e-3], np.float32)]
+    w = keras.Variable(np.ones(3, np.float32), name="w")
+    opt = AdamW(learning_rate=0.1, weight_decay=0.0, epsilon=0.1)
+    for g in grads:
+        opt.apply_gradients([(tf.constant(g), w)])
+    np.testing.assert_allclose(w.numpy(), _adam_steps(np.ones(3), grads, lr=0.1, eps=0.1), rtol=1e-6)
+    keras_rule = _adam_steps(np.ones(3), grads, lr=0.1, eps=0.1, torch_epsilon=False)
+    assert np.abs(w.numpy() - keras_rule).max() > 1e-2
 
 
 # ------------------------------------------------------------------------------------------ loss scaling

@@ -229,12 +229,19 @@ class LinearWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 # --------------------------------------------------------------------------------------------- optimizers
 @keras.saving.register_keras_serializable(package="tf_simcse")
 class AdamW(keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW` whose `global_clipnorm` is that of the gradient summed over replicas.
+    """`keras.optimizers.AdamW` with the update of `torch.optim.AdamW` (the official SimCSE trainer's) and a
+    `global_clipnorm` that is that of the gradient summed over replicas.
 
-    Keras clips before its cross-replica all-reduce (each replica by its own norm); here clipping happens after
-    it, so a multi-replica step clips exactly as one device with the global batch would. `no_decay_names` are
-    regular expressions searched in variable names (`exclude_from_weight_decay(var_names=...)`), kept in the
-    config so that a restored optimizer decays the same variables.
+    - Epsilon: Keras folds Adam's bias corrections into the step size, `w -= lr * sqrt(1 - b2^t) / (1 - b1^t)
+      * m / (sqrt(v) + eps)`, so its epsilon weighs `1 / sqrt(1 - b2^t)` times more than PyTorch's
+      `w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)` (31.6x at the first step). Here the update is
+      PyTorch's: the same run trains to the same weights in both (tests/torch_trajectory_test.py).
+    - Clipping: Keras clips before its cross-replica all-reduce (each replica by its own norm); here after it, so
+      a multi-replica step clips exactly as one device with the global batch would.
+
+    `no_decay_names` are regular expressions searched in variable names (`exclude_from_weight_decay(var_names=
+    ...)`), kept in the config so that a restored optimizer decays the same variables. Decoupled weight decay is
+    Keras's, which is PyTorch's (`w -= lr * weight_decay * w`, before the Adam update).
     """
 
     def __init__(self, *args, no_decay_names=NO_DECAY_NAMES, **kwargs):
@@ -242,6 +249,23 @@ class AdamW(keras.optimizers.AdamW):
         self.no_decay_names = tuple(no_decay_names or ())
         if self.no_decay_names:
             self.exclude_from_weight_decay(var_names=list(self.no_decay_names))
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        ops = keras.ops
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        bias_1 = 1 - ops.power(ops.cast(self.beta_1, dtype), step)
+        bias_2 = 1 - ops.power(ops.cast(self.beta_2, dtype), step)
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        denominator = ops.add(ops.divide(ops.sqrt(v), ops.sqrt(bias_2)), self.epsilon)
+        self.assign_sub(variable, ops.divide(ops.multiply(m, lr / bias_1), denominator))
 
     def _clip_gradients(self, grads):
         if self.global_clipnorm and self.global_clipnorm > 0:
@@ -342,9 +366,8 @@ def make_optimizer(
 
     `warmup_steps` is a step count, or a ratio of `total_steps` when a float in (0, 1).
 
-    Differences from PyTorch that remain: Keras folds Adam's bias correction into the step size, so its epsilon
-    acts like PyTorch's `epsilon / sqrt(1 - beta_2**t)` (larger during the first steps); and a step skipped for
-    overflow does not advance the schedule (PyTorch's AMP steps the scheduler anyway).
+    The update is PyTorch's AdamW, epsilon included (see `AdamW`). One difference from PyTorch remains: a step
+    skipped for overflow does not advance the schedule (PyTorch's AMP steps the scheduler anyway).
     """
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}.")
