@@ -180,3 +180,16 @@ def test_torch_trajectory_trains_both_libraries_on_the_same_batches(tmp_path):
     np.testing.assert_allclose(result["losses"]["tf_simcse"], result["losses"]["pytorch"], rtol=1e-4)
     assert result["max_abs_embedding_diff"] < 1e-4 < result["max_abs_embedding_change_tf"]
     assert set(result["korsts_dev_spearman"]) == {"before", "tf_simcse", "pytorch"}
+
+
+def test_dropout_statistics_compares_both_libraries_under_dropout(tmp_path):
+    pytest.importorskip("transformers", reason="transformers (extra 'reference') not installed")
+    output = tmp_path / "dropout.json"
+    _run(["benchmarks/dropout_statistics.py", "--model", FIXTURES / "tiny_bert", "--draws", 4, "--batch_size", 8,
+          "--max_seq_length", 16, "--output", output])
+    result = json.loads(output.read_text())
+    for library in ("tf_simcse", "pytorch"):
+        assert result["loss"][library]["standard_error"] > 0  # the draws differ: dropout is on in both
+    assert set(result["matrices"]) == {"token embeddings", "layer 0 query", "last layer feed-forward output"}
+    for row in result["matrices"].values():
+        assert 0 < row["cosine_of_mean_gradients"] <= 1
