@@ -153,13 +153,14 @@ def test_seeds_in_parallel_processes_train_as_in_process(shared_data, tmp_path, 
 def test_search_prunes_resumes_its_study_and_writes_a_loadable_best_config(shared_data, tmp_path, test_task):
     out, storage = tmp_path / "search", f"sqlite:///{tmp_path / 'study.db'}"
     space = tmp_path / "space.yaml"
-    space.write_text("learning_rate: {type: float, low: 1e-7, high: 1e-3, log: true}\n"
+    space.write_text("learning_rate: {type: float, low: 1e-7, high: 1e-1, log: true}\n"
                      "temperature: {type: float, low: 0.03, high: 0.1}\n")
-    # The first two trials' parameters, queued in the study: a learning rate too small to move this tiny model
-    # much, then 1e-3, whose first step lowers its dev figure below trial 0's at step 1 (15.05 vs 15.37 when
-    # written; deterministic for a given code, data and seed), so that trial 1 is pruned there.
+    # The first two trials' parameters, queued in the study: lr 1e-2, which raises this tiny model's dev figure at
+    # step 1 (15.37 -> 17.59 when written), then 1e-3, which lowers it (15.17). The median pruner compares a
+    # trial's best figure so far (its step 0 included, 15.37) with trial 0's at the same step, so trial 1 is
+    # pruned at step 1 (deterministic for a given code, data and seed).
     study = optuna.create_study(storage=storage, study_name="tiny", direction="maximize")
-    study.enqueue_trial({"learning_rate": 1e-7, "temperature": 0.05})
+    study.enqueue_trial({"learning_rate": 1e-2, "temperature": 0.05})
     study.enqueue_trial({"learning_rate": 1e-3, "temperature": 0.05})
     argv = ["search", "--space", str(space), "--storage", storage, "--study_name", "tiny", "--output_dir", str(out),
             "--prune_startup_trials", "1", "--sampler_seed", "0",
