@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from torch_trajectory import _log, _minilm, _stage_config  # noqa: E402
+from torch_trajectory import _log, _minilm, _stage_config, build_tf, torch_loss  # noqa: E402
 
 # (label, tf_simcse variable path, transformers parameter name, whether the PyTorch weight is the Keras kernel
 # transposed)
@@ -33,21 +33,14 @@ MATRICES = (
     ("last layer feed-forward output", "transformer_layer_{last}/feedforward_output_dense/kernel",
      "encoder.layer.{last}.output.dense.weight", True),
 )
-VIEWS = ("anchor", "positive", "hard_negative")
 
 
 def tf_draws(config, draws):
     import tensorflow as tf
 
     from tf_simcse import replicas
-    from tf_simcse.task import SimCSETask
 
-    task = SimCSETask(config)
-    task.load_data(write=False, log=lambda *_: None)
-    encoder = task.build_encoder(log=lambda *_: None)
-    model = task.build_model(encoder)
-    batch = next(iter(task.dataset(task.train_preprocessor(encoder, static_shapes=False), 0)))
-    batch = tf.nest.map_structure(lambda t: t.numpy(), batch)
+    _, encoder, model, (batch,) = build_tf(config, 1)
     last = len(encoder.backbone.transformer_layers) - 1
     by_path = {v.path: v for v in model.trainable_variables}
     variables = [by_path[path.format(last=last)] for _, path, _, _ in MATRICES]
@@ -78,18 +71,9 @@ def torch_draws(model_dir, config, batch, last, draws):
     params = dict(bert.named_parameters())
     chosen = [(params[name.format(last=last)], transpose) for _, _, name, transpose in MATRICES]
 
-    def embed(view):
-        ids, mask, types = (torch.tensor(view[k], dtype=torch.long)
-                            for k in ("input_word_ids", "input_mask", "input_type_ids"))
-        hidden = bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-        mask = mask[..., None].float()
-        return (hidden * mask).sum(1) / mask.sum(1)
-
     losses, grads = [], []
     for _ in range(draws):
-        anchor, positive, negative = (torch.nn.functional.normalize(embed(batch[v]), dim=-1) for v in VIEWS)
-        loss = torch.nn.functional.cross_entropy(anchor @ torch.cat([positive, negative]).T / config.temperature,
-                                                 torch.arange(len(anchor)))
+        loss = torch_loss(bert, batch, config)
         bert.zero_grad()
         loss.backward()
         losses.append(float(loss.detach()))

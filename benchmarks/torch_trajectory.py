@@ -32,7 +32,7 @@ DATA_DIR = pathlib.Path(
 
 
 def _log(message):
-    print(f"[torch_trajectory {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(f"[{pathlib.Path(sys.argv[0]).stem} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def _minilm():
@@ -74,19 +74,27 @@ def _spearman(embeddings, n, scores):
     return 100 * float(spearmanr(cosine, scores).correlation)
 
 
-def run_tf(config, steps, sentences):
+def build_tf(config, num_batches):
+    """tf_simcse's `SimCSETask` pieces of `config`: `(task, encoder, model, the first num_batches batches)`."""
     import tensorflow as tf
 
     from tf_simcse.task import SimCSETask
 
     task = SimCSETask(config)
     task.load_data(write=False, log=lambda *_: None)
-    total = len(task.examples) // config.batch_size
     encoder = task.build_encoder(log=lambda *_: None)
     model = task.build_model(encoder)
+    batches = task.dataset(task.train_preprocessor(encoder, static_shapes=False), 0)
+    return task, encoder, model, [tf.nest.map_structure(lambda t: t.numpy(), b)
+                                  for b, _ in zip(batches, range(num_batches))]
+
+
+def run_tf(config, steps, sentences):
+    import tensorflow as tf
+
+    task, encoder, model, batches = build_tf(config, steps)
+    total = len(task.examples) // config.batch_size
     model.compile(optimizer=task.build_optimizer(total, precision=None))
-    batches = [tf.nest.map_structure(lambda t: t.numpy(), b)
-               for b, _ in zip(task.dataset(task.train_preprocessor(encoder, static_shapes=False), 0), range(steps))]
     before = encoder.encode(sentences, show_progress=False)
     step = tf.function(model.train_step, reduce_retracing=True)
     losses = []
@@ -94,6 +102,50 @@ def run_tf(config, steps, sentences):
         losses.append(float(step(batch)["batch_loss"]))
         _log(f"tf_simcse step {k}/{steps}: loss {losses[-1]:.5f}")
     return batches, total, losses, before, encoder.encode(sentences, show_progress=False)
+
+
+# ------------------------------------------------------------------ PyTorch: transformers + the papers' losses
+def torch_pool(hidden, mask):
+    """Mean pooling over the tokens of `mask`."""
+    mask = mask[..., None].float()
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def torch_embed(bert, view):
+    """Unit-length mean-pooled embeddings of a packed view of a tf_simcse batch."""
+    import torch
+
+    ids, mask, types = (torch.tensor(view[k], dtype=torch.long)
+                        for k in ("input_word_ids", "input_mask", "input_type_ids"))
+    hidden = bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+    return torch.nn.functional.normalize(torch_pool(hidden, mask), dim=-1)
+
+
+def torch_simcse_loss(bert, batch, temperature):
+    """Gao et al. (2021), eq. 5: each anchor against every positive and every hard negative of the batch."""
+    import torch
+
+    anchor, positive, negative = (torch_embed(bert, batch[v]) for v in ("anchor", "positive", "hard_negative"))
+    logits = anchor @ torch.cat([positive, negative]).T / temperature
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(anchor)))
+
+
+def torch_cosent_loss(bert, batch, scale):
+    """Su (2022): log(1 + sum over pairs with score_i > score_j of exp(scale * (cos_j - cos_i)))."""
+    import torch
+
+    cosines = (torch_embed(bert, batch["sentence1"]) * torch_embed(bert, batch["sentence2"])).sum(-1)
+    scores = torch.tensor(batch["score"])
+    differences = scale * (cosines[None, :] - cosines[:, None])
+    terms = differences[scores[:, None] > scores[None, :]]
+    return torch.logsumexp(torch.cat([torch.zeros(1), terms]), dim=0)
+
+
+def torch_loss(bert, batch, config):
+    """The loss of `config.objective` (sup or cosent) in PyTorch."""
+    if config.objective == "cosent":
+        return torch_cosent_loss(bert, batch, config.cosent_scale)
+    return torch_simcse_loss(bert, batch, config.temperature)
 
 
 def run_torch(model_dir, config, batches, total, sentences):
@@ -109,34 +161,9 @@ def run_torch(model_dir, config, batches, total, sentences):
                                   betas=(0.9, 0.999), eps=1e-8)
     schedule = get_linear_schedule_with_warmup(optimizer, int(round(config.warmup_ratio * total)), total)
 
-    def pool(hidden, mask):
-        mask = mask[..., None].float()
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
-    def embed(view):
-        ids, mask, types = (torch.tensor(view[k], dtype=torch.long)
-                            for k in ("input_word_ids", "input_mask", "input_type_ids"))
-        return torch.nn.functional.normalize(
-            pool(bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state, mask), dim=-1
-        )
-
-    def simcse_loss(batch):
-        anchor, positive, negative = (embed(batch[v]) for v in ("anchor", "positive", "hard_negative"))
-        logits = anchor @ torch.cat([positive, negative]).T / config.temperature
-        return torch.nn.functional.cross_entropy(logits, torch.arange(len(anchor)))
-
-    def cosent_loss(batch):
-        # Su (2022): log(1 + sum over pairs with score_i > score_j of exp(scale * (cos_j - cos_i))).
-        cosines = (embed(batch["sentence1"]) * embed(batch["sentence2"])).sum(-1)
-        scores = torch.tensor(batch["score"])
-        differences = config.cosent_scale * (cosines[None, :] - cosines[:, None])
-        terms = differences[scores[:, None] > scores[None, :]]
-        return torch.logsumexp(torch.cat([torch.zeros(1), terms]), dim=0)
-
-    loss_of = cosent_loss if config.objective == "cosent" else simcse_loss
     losses = []
     for k, batch in enumerate(batches, start=1):
-        loss = loss_of(batch)
+        loss = torch_loss(bert, batch, config)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(bert.parameters(), config.max_grad_norm)
@@ -151,7 +178,7 @@ def run_torch(model_dir, config, batches, total, sentences):
         for i in range(0, len(sentences), 64):
             x = tokenizer(sentences[i:i + 64], padding=True, truncation=True, max_length=config.max_seq_length,
                           return_tensors="pt")
-            out.append(pool(bert(**x).last_hidden_state, x["attention_mask"]).numpy())
+            out.append(torch_pool(bert(**x).last_hidden_state, x["attention_mask"]).numpy())
     return losses, np.concatenate(out)
 
 
