@@ -22,6 +22,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+from tf_simcse._cli import reports_user_errors  # noqa: E402
 from torch_trajectory import _log, _minilm, _stage_config, build_tf, torch_loss  # noqa: E402
 
 # (label, tf_simcse variable path, transformers parameter name, whether the PyTorch weight is the Keras kernel
@@ -110,6 +111,7 @@ def summarize(tf_losses, tf_grads, torch_losses, torch_grads):
     return {"loss": {"tf_simcse": mean_se(tf_losses), "pytorch": mean_se(torch_losses)}, "matrices": matrices}
 
 
+@reports_user_errors
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

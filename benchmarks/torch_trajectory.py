@@ -26,6 +26,8 @@ import pathlib
 import sys
 import time
 
+from tf_simcse._cli import reports_user_errors
+
 DATA_DIR = pathlib.Path(
     os.environ.get("TF_SIMCSE_SHARED_DATA") or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 )
@@ -182,6 +184,7 @@ def run_torch(model_dir, config, batches, total, sentences):
     return losses, np.concatenate(out)
 
 
+@reports_user_errors
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
