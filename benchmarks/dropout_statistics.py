@@ -15,7 +15,6 @@ below the within-library one.
 """
 
 import argparse
-import dataclasses
 import json
 import pathlib
 import sys
@@ -128,10 +127,8 @@ def main(argv=None):
     if not 0 < args.dropout < 1:
         p.error(f"--dropout must be in (0, 1), got {args.dropout}")
     model_dir = args.model or _minilm()
-    config = dataclasses.replace(
-        _stage_config(model_dir, args.seed, batch_size=args.batch_size, max_seq_length=args.max_seq_length),
-        dropout=args.dropout,
-    )
+    config = _stage_config(model_dir, args.seed, dropout=args.dropout, batch_size=args.batch_size,
+                           max_seq_length=args.max_seq_length)
     batch, last, tf_losses, tf_grads = tf_draws(config, args.draws)
     torch_losses, torch_grads = torch_draws(model_dir, config, batch, last, args.draws)
     result = {"model": model_dir, "draws": args.draws, "batch_size": config.batch_size, "dropout": args.dropout,
