@@ -106,41 +106,15 @@ def load_tf_simcse_weights(model, path, sentences):
     import numpy as np
     import torch
 
+    from tf_simcse.encoders._hf_checkpoint import hugging_face_tensors
     from tf_simcse.encoders.encoder import Encoder
 
     encoder = Encoder.from_pretrained(path)
     if encoder.pooler != "avg":
         raise SystemExit(f"error: --start_model {path}: pooler {encoder.pooler!r}; the pipeline pools with avg")
-    backbone = encoder.backbone
-    state = {}
-
-    def linear(dense, key):  # inverse of tf_simcse's Hugging Face porter: kernel [in..., out...] -> weight [out, in]
-        bias = dense.bias.numpy().reshape(-1)
-        state[key + ".weight"] = dense.kernel.numpy().reshape(-1, bias.size).T
-        state[key + ".bias"] = bias
-
-    def layer_norm(layer, key):
-        state[key + ".weight"], state[key + ".bias"] = layer.gamma.numpy(), layer.beta.numpy()
-
-    state["embeddings.word_embeddings.weight"] = backbone.token_embedding.embeddings.numpy()
-    state["embeddings.position_embeddings.weight"] = backbone.position_embedding.position_embeddings.numpy()
-    state["embeddings.token_type_embeddings.weight"] = backbone.segment_embedding.embeddings.numpy()
-    layer_norm(backbone.embeddings_layer_norm, "embeddings.LayerNorm")
-    for i, layer in enumerate(backbone.transformer_layers):
-        prefix, attention = f"encoder.layer.{i}", layer._self_attention_layer
-        linear(attention.query_dense, f"{prefix}.attention.self.query")
-        linear(attention.key_dense, f"{prefix}.attention.self.key")
-        linear(attention.value_dense, f"{prefix}.attention.self.value")
-        linear(attention.output_dense, f"{prefix}.attention.output.dense")
-        layer_norm(layer._self_attention_layer_norm, f"{prefix}.attention.output.LayerNorm")
-        linear(layer._feedforward_intermediate_dense, f"{prefix}.intermediate.dense")
-        linear(layer._feedforward_output_dense, f"{prefix}.output.dense")
-        layer_norm(layer._feedforward_layer_norm, f"{prefix}.output.LayerNorm")
-    if backbone.pooled_dense is not None:
-        linear(backbone.pooled_dense, "pooler.dense")
+    state = hugging_face_tensors(encoder.backbone)
     auto = model[0].auto_model
-    missing, unexpected = auto.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
-                                                state.items()}, strict=False)
+    missing, unexpected = auto.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
         raise SystemExit(f"error: --start_model {path}: weights missing {missing}, unexpected {unexpected}")

@@ -172,6 +172,25 @@ def test_save_load_round_trip_is_bit_exact(loaded, name, tmp_path):
     assert diff < TOLERANCE
 
 
+@pytest.mark.parametrize("name", ["tiny_bert", "tiny_distilbert"])
+def test_hugging_face_tensors_give_back_the_checkpoint_file(loaded, name):
+    from tf_simcse.encoders import _hf_checkpoint
+
+    expected = {k: v for k, v in _hf_checkpoint.read_weights(FIXTURES / name).items()
+                if k not in _hf_checkpoint._IGNORED_TENSORS}
+    actual = _hf_checkpoint.hugging_face_tensors(loaded(name), hf_config(name)["model_type"])
+    assert sorted(actual) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(actual[key], value.astype(np.float32), err_msg=key)
+
+
+def test_hugging_face_tensors_refuse_roberta_positions(loaded):
+    from tf_simcse.encoders import _hf_checkpoint
+
+    with pytest.raises(ValueError, match="only bert and distilbert"):
+        _hf_checkpoint.hugging_face_tensors(loaded("tiny_klue_roberta"), "roberta")
+
+
 def test_saved_preset_dropout_override(loaded, tmp_path):
     checkpoints.save_backbone(loaded("tiny_klue_roberta"), tmp_path)
     assert checkpoints.load_backbone(tmp_path).dropout == 0.1

@@ -230,42 +230,83 @@ class _Porter:
         return sorted(set(self.weights) - self.used)
 
 
-def _port_embeddings(backbone, porter, offset):
-    porter.copy(backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight")
-    key = "embeddings.position_embeddings.weight"
-    porter.assign(backbone.position_embedding.position_embeddings, porter.tensor(key)[offset:], key)
-    porter.layer_norm(backbone.embeddings_layer_norm, "embeddings.LayerNorm")
-
-
-def _port_bert_layout(backbone, porter, offset):
-    _port_embeddings(backbone, porter, offset)
+def _bert_layout(backbone):
+    """`(kind, Keras layer or variable, Hugging Face key)` of every tensor of a BERT-layout checkpoint: the one map
+    that porting in (`load`) and out (`hugging_face_tensors`) both follow."""
+    yield "embedding", backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight"
+    yield "position", backbone.position_embedding.position_embeddings, "embeddings.position_embeddings.weight"
+    yield "layer_norm", backbone.embeddings_layer_norm, "embeddings.LayerNorm"
     if backbone.segment_embedding is not None:
-        porter.copy(backbone.segment_embedding.embeddings, "embeddings.token_type_embeddings.weight")
+        yield "embedding", backbone.segment_embedding.embeddings, "embeddings.token_type_embeddings.weight"
     for i, layer in enumerate(backbone.transformer_layers):
         prefix = f"encoder.layer.{i}"
         attention = layer._self_attention_layer
-        porter.linear(attention.query_dense, f"{prefix}.attention.self.query")
-        porter.linear(attention.key_dense, f"{prefix}.attention.self.key")
-        porter.linear(attention.value_dense, f"{prefix}.attention.self.value")
-        porter.linear(attention.output_dense, f"{prefix}.attention.output.dense")
-        porter.layer_norm(layer._self_attention_layer_norm, f"{prefix}.attention.output.LayerNorm")
-        porter.linear(layer._feedforward_intermediate_dense, f"{prefix}.intermediate.dense")
-        porter.linear(layer._feedforward_output_dense, f"{prefix}.output.dense")
-        porter.layer_norm(layer._feedforward_layer_norm, f"{prefix}.output.LayerNorm")
+        yield "linear", attention.query_dense, f"{prefix}.attention.self.query"
+        yield "linear", attention.key_dense, f"{prefix}.attention.self.key"
+        yield "linear", attention.value_dense, f"{prefix}.attention.self.value"
+        yield "linear", attention.output_dense, f"{prefix}.attention.output.dense"
+        yield "layer_norm", layer._self_attention_layer_norm, f"{prefix}.attention.output.LayerNorm"
+        yield "linear", layer._feedforward_intermediate_dense, f"{prefix}.intermediate.dense"
+        yield "linear", layer._feedforward_output_dense, f"{prefix}.output.dense"
+        yield "layer_norm", layer._feedforward_layer_norm, f"{prefix}.output.LayerNorm"
     if backbone.pooled_dense is not None:
-        porter.linear(backbone.pooled_dense, "pooler.dense")
+        yield "linear", backbone.pooled_dense, "pooler.dense"
 
 
-def _port_distilbert(backbone, porter):
-    _port_embeddings(backbone, porter, offset=0)
+def _distilbert_layout(backbone):
+    """As `_bert_layout`, for DistilBERT's names (no token types, no pooler)."""
+    yield "embedding", backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight"
+    yield "position", backbone.position_embedding.position_embeddings, "embeddings.position_embeddings.weight"
+    yield "layer_norm", backbone.embeddings_layer_norm, "embeddings.LayerNorm"
     for i, layer in enumerate(backbone.transformer_layers):
         prefix = f"transformer.layer.{i}"
         attention = layer._self_attention_layer
-        porter.linear(attention.query_dense, f"{prefix}.attention.q_lin")
-        porter.linear(attention.key_dense, f"{prefix}.attention.k_lin")
-        porter.linear(attention.value_dense, f"{prefix}.attention.v_lin")
-        porter.linear(attention.output_dense, f"{prefix}.attention.out_lin")
-        porter.layer_norm(layer._self_attention_layer_norm, f"{prefix}.sa_layer_norm")
-        porter.linear(layer._feedforward_intermediate_dense, f"{prefix}.ffn.lin1")
-        porter.linear(layer._feedforward_output_dense, f"{prefix}.ffn.lin2")
-        porter.layer_norm(layer._feedforward_layer_norm, f"{prefix}.output_layer_norm")
+        yield "linear", attention.query_dense, f"{prefix}.attention.q_lin"
+        yield "linear", attention.key_dense, f"{prefix}.attention.k_lin"
+        yield "linear", attention.value_dense, f"{prefix}.attention.v_lin"
+        yield "linear", attention.output_dense, f"{prefix}.attention.out_lin"
+        yield "layer_norm", layer._self_attention_layer_norm, f"{prefix}.sa_layer_norm"
+        yield "linear", layer._feedforward_intermediate_dense, f"{prefix}.ffn.lin1"
+        yield "linear", layer._feedforward_output_dense, f"{prefix}.ffn.lin2"
+        yield "layer_norm", layer._feedforward_layer_norm, f"{prefix}.output_layer_norm"
+
+
+def _port_in(layout, porter, offset):
+    for kind, target, key in layout:
+        if kind == "linear":
+            porter.linear(target, key)
+        elif kind == "layer_norm":
+            porter.layer_norm(target, key)
+        elif kind == "position":
+            porter.assign(target, porter.tensor(key)[offset:], key)
+        else:
+            porter.copy(target, key)
+
+
+def _port_bert_layout(backbone, porter, offset):
+    _port_in(_bert_layout(backbone), porter, offset)
+
+
+def _port_distilbert(backbone, porter):
+    _port_in(_distilbert_layout(backbone), porter, offset=0)
+
+
+def hugging_face_tensors(backbone, model_type="bert"):
+    """The backbone's weights under a Hugging Face checkpoint's names (float32 numpy, torch layouts): the inverse
+    of `load` for `model_type` bert or distilbert. RoBERTa-family checkpoints are not covered: their first
+    position rows were dropped on the way in."""
+    if model_type not in ("bert", "distilbert"):
+        raise ValueError(f"model_type {model_type!r}: only bert and distilbert weights can be written back")
+    layout = _distilbert_layout(backbone) if model_type == "distilbert" else _bert_layout(backbone)
+    tensors = {}
+    for kind, source, key in layout:
+        if kind == "linear":
+            bias = source.bias.numpy().reshape(-1)
+            # The porter's kernel is the torch weight transposed, reshaped row-major: undo both.
+            tensors[key + ".weight"] = source.kernel.numpy().reshape(-1, bias.size).T.copy()
+            tensors[key + ".bias"] = bias
+        elif kind == "layer_norm":
+            tensors[key + ".weight"], tensors[key + ".bias"] = source.gamma.numpy(), source.beta.numpy()
+        else:
+            tensors[key] = source.numpy()
+    return tensors
