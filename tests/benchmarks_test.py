@@ -203,6 +203,20 @@ def test_torch_trajectory_trains_both_libraries_on_the_same_batches(tmp_path, st
     assert set(result["korsts_dev_spearman"]) == {"before", "tf_simcse", "pytorch"}
 
 
+def test_torch_trajectory_starts_from_a_tf_simcse_model(tmp_path):
+    pytest.importorskip("transformers", reason="transformers (extra 'reference') not installed")
+    from tf_simcse.encoders.encoder import Encoder
+
+    # A tf_simcse model directory: PyTorch gets its weights (hugging_face_tensors) and tf_simcse's token ids.
+    Encoder.from_pretrained(FIXTURES / "tiny_bert", pooler="avg", max_seq_length=16).save_pretrained(tmp_path / "m")
+    output = tmp_path / "trajectory.json"
+    _run(["benchmarks/torch_trajectory.py", "--model", tmp_path / "m", "--stage", "sts", "--steps", 3,
+          "--batch_size", 8, "--max_seq_length", 16, "--output", output])
+    result = json.loads(output.read_text())
+    np.testing.assert_allclose(result["losses"]["tf_simcse"], result["losses"]["pytorch"], rtol=1e-4)
+    assert result["max_abs_embedding_diff"] < 1e-5 < result["max_abs_embedding_change_tf"]
+
+
 def test_dropout_statistics_compares_both_libraries_under_dropout(tmp_path):
     pytest.importorskip("transformers", reason="transformers (extra 'reference') not installed")
     output = tmp_path / "dropout.json"
