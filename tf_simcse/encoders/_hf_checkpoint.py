@@ -171,10 +171,8 @@ def load(path, *, dropout=None, dtype=None):
         kwargs["dropout"] = float(dropout)
     backbone = BertFamilyBackbone(**kwargs, dtype=dtype)
     porter = _Porter(weights, source=path)
-    if config["model_type"] == "distilbert":
-        _port_distilbert(backbone, porter)
-    else:
-        _port_bert_layout(backbone, porter, position_offset(config))
+    layout = "distilbert" if config["model_type"] == "distilbert" else "bert"
+    _port_in(backbone, layout, porter, position_offset(config))
     unused = [key for key in porter.unused() if key not in _IGNORED_TENSORS]
     if unused:
         raise UserInputError(f"{path}: tensors the backbone has no place for: {unused}")
@@ -230,49 +228,41 @@ class _Porter:
         return sorted(set(self.weights) - self.used)
 
 
-def _bert_layout(backbone):
-    """`(kind, Keras layer or variable, Hugging Face key)` of every tensor of a BERT-layout checkpoint: the one map
-    that porting in (`load`) and out (`hugging_face_tensors`) both follow."""
+# Hugging Face names of a transformer layer's tensors, per weight layout (RoBERTa's and XLM-R's are BERT's): the
+# query, key, value and output projections, the attention LayerNorm, the two feed-forward projections, the last
+# LayerNorm.
+_LAYER_NAMES = {
+    "bert": ("encoder.layer", ("attention.self.query", "attention.self.key", "attention.self.value",
+                               "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+                               "output.dense", "output.LayerNorm")),
+    "distilbert": ("transformer.layer", ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+                                         "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm")),
+}
+
+
+def _layout(backbone, layout):
+    """`(kind, Keras layer or variable, Hugging Face key)` of every tensor of a checkpoint of `layout` (bert or
+    distilbert): the one map that porting in (`load`) and out (`hugging_face_tensors`) both follow."""
     yield "embedding", backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight"
     yield "position", backbone.position_embedding.position_embeddings, "embeddings.position_embeddings.weight"
     yield "layer_norm", backbone.embeddings_layer_norm, "embeddings.LayerNorm"
-    if backbone.segment_embedding is not None:
+    if backbone.segment_embedding is not None:  # DistilBERT has none
         yield "embedding", backbone.segment_embedding.embeddings, "embeddings.token_type_embeddings.weight"
+    stem, names = _LAYER_NAMES[layout]
     for i, layer in enumerate(backbone.transformer_layers):
-        prefix = f"encoder.layer.{i}"
         attention = layer._self_attention_layer
-        yield "linear", attention.query_dense, f"{prefix}.attention.self.query"
-        yield "linear", attention.key_dense, f"{prefix}.attention.self.key"
-        yield "linear", attention.value_dense, f"{prefix}.attention.self.value"
-        yield "linear", attention.output_dense, f"{prefix}.attention.output.dense"
-        yield "layer_norm", layer._self_attention_layer_norm, f"{prefix}.attention.output.LayerNorm"
-        yield "linear", layer._feedforward_intermediate_dense, f"{prefix}.intermediate.dense"
-        yield "linear", layer._feedforward_output_dense, f"{prefix}.output.dense"
-        yield "layer_norm", layer._feedforward_layer_norm, f"{prefix}.output.LayerNorm"
-    if backbone.pooled_dense is not None:
+        parts = (("linear", attention.query_dense), ("linear", attention.key_dense), ("linear", attention.value_dense),
+                 ("linear", attention.output_dense), ("layer_norm", layer._self_attention_layer_norm),
+                 ("linear", layer._feedforward_intermediate_dense), ("linear", layer._feedforward_output_dense),
+                 ("layer_norm", layer._feedforward_layer_norm))
+        for (kind, target), name in zip(parts, names, strict=True):
+            yield kind, target, f"{stem}.{i}.{name}"
+    if backbone.pooled_dense is not None:  # DistilBERT has none
         yield "linear", backbone.pooled_dense, "pooler.dense"
 
 
-def _distilbert_layout(backbone):
-    """As `_bert_layout`, for DistilBERT's names (no token types, no pooler)."""
-    yield "embedding", backbone.token_embedding.embeddings, "embeddings.word_embeddings.weight"
-    yield "position", backbone.position_embedding.position_embeddings, "embeddings.position_embeddings.weight"
-    yield "layer_norm", backbone.embeddings_layer_norm, "embeddings.LayerNorm"
-    for i, layer in enumerate(backbone.transformer_layers):
-        prefix = f"transformer.layer.{i}"
-        attention = layer._self_attention_layer
-        yield "linear", attention.query_dense, f"{prefix}.attention.q_lin"
-        yield "linear", attention.key_dense, f"{prefix}.attention.k_lin"
-        yield "linear", attention.value_dense, f"{prefix}.attention.v_lin"
-        yield "linear", attention.output_dense, f"{prefix}.attention.out_lin"
-        yield "layer_norm", layer._self_attention_layer_norm, f"{prefix}.sa_layer_norm"
-        yield "linear", layer._feedforward_intermediate_dense, f"{prefix}.ffn.lin1"
-        yield "linear", layer._feedforward_output_dense, f"{prefix}.ffn.lin2"
-        yield "layer_norm", layer._feedforward_layer_norm, f"{prefix}.output_layer_norm"
-
-
-def _port_in(layout, porter, offset):
-    for kind, target, key in layout:
+def _port_in(backbone, layout, porter, offset):
+    for kind, target, key in _layout(backbone, layout):
         if kind == "linear":
             porter.linear(target, key)
         elif kind == "layer_norm":
@@ -283,23 +273,14 @@ def _port_in(layout, porter, offset):
             porter.copy(target, key)
 
 
-def _port_bert_layout(backbone, porter, offset):
-    _port_in(_bert_layout(backbone), porter, offset)
-
-
-def _port_distilbert(backbone, porter):
-    _port_in(_distilbert_layout(backbone), porter, offset=0)
-
-
 def hugging_face_tensors(backbone, model_type="bert"):
     """The backbone's weights under a Hugging Face checkpoint's names (float32 numpy, torch layouts): the inverse
     of `load` for `model_type` bert or distilbert. RoBERTa-family checkpoints are not covered: their first
     position rows were dropped on the way in."""
     if model_type not in ("bert", "distilbert"):
         raise ValueError(f"model_type {model_type!r}: only bert and distilbert weights can be written back")
-    layout = _distilbert_layout(backbone) if model_type == "distilbert" else _bert_layout(backbone)
     tensors = {}
-    for kind, source, key in layout:
+    for kind, source, key in _layout(backbone, model_type):
         if kind == "linear":
             bias = source.bias.numpy().reshape(-1)
             # The porter's kernel is the torch weight transposed, reshaped row-major: undo both.
