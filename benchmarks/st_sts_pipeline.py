@@ -119,7 +119,7 @@ def load_tf_simcse_weights(model, path, sentences):
     if missing or unexpected:
         raise SystemExit(f"error: --start_model {path}: weights missing {missing}, unexpected {unexpected}")
     ours = encoder.encode(sentences, show_progress=False)
-    ours /= np.linalg.norm(ours, axis=1, keepdims=True)  # all-MiniLM-L6-v2's last module normalizes
+    ours /= np.linalg.norm(ours, axis=1, keepdims=True)  # directions: a Normalize module may end the model
     theirs = model.encode(sentences, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
     gap = float(np.abs(ours - theirs).max())
     if gap > 1e-4:
