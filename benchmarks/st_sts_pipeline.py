@@ -46,6 +46,10 @@ DATA_DIR = pathlib.Path(
 )
 
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from tf_simcse._cli import reports_user_errors  # noqa: E402
+
 STAGES = ("simcse", "sts", "student", "student_sts")
 
 
@@ -104,20 +108,14 @@ def load_tf_simcse_weights(model, path, sentences):
     """Copies the weights of the tf_simcse model at `path` into the sentence-transformers `model` (same BERT
     architecture) in place, then checks that both embed `sentences` alike; returns the largest difference."""
     import numpy as np
-    import torch
 
-    from tf_simcse.encoders._hf_checkpoint import hugging_face_tensors
     from tf_simcse.encoders.encoder import Encoder
+    from torch_trajectory import copy_tf_simcse_weights
 
     encoder = Encoder.from_pretrained(path)
     if encoder.pooler != "avg":
         raise SystemExit(f"error: --start_model {path}: pooler {encoder.pooler!r}; the pipeline pools with avg")
-    state = hugging_face_tensors(encoder.backbone)
-    auto = model[0].auto_model
-    missing, unexpected = auto.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
-    missing = [k for k in missing if not k.endswith("position_ids")]
-    if missing or unexpected:
-        raise SystemExit(f"error: --start_model {path}: weights missing {missing}, unexpected {unexpected}")
+    copy_tf_simcse_weights(encoder, model[0].auto_model, f"--start_model {path}")
     ours = encoder.encode(sentences, show_progress=False)
     ours /= np.linalg.norm(ours, axis=1, keepdims=True)  # directions: a Normalize module may end the model
     theirs = model.encode(sentences, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
@@ -139,6 +137,7 @@ def keep_layers(model, layers):
     return student
 
 
+@reports_user_errors
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=42)

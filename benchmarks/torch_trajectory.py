@@ -151,6 +151,19 @@ def torch_loss(bert, batch, config):
     return torch_simcse_loss(bert, batch, config.temperature)
 
 
+def copy_tf_simcse_weights(encoder, bert, source):
+    """Loads the weights of a tf_simcse `encoder` into transformers' `bert` (a `BertModel` of the same shape)."""
+    import torch
+
+    from tf_simcse.encoders._hf_checkpoint import hugging_face_tensors
+
+    tensors = {k: torch.from_numpy(v) for k, v in hugging_face_tensors(encoder.backbone).items()}
+    missing, unexpected = bert.load_state_dict(tensors, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise SystemExit(f"error: {source}: not the same BERT layout (missing {missing}, unexpected {unexpected})")
+
+
 def torch_bert(model_dir, dropout, max_seq_length):
     """transformers' `BertModel` of `model_dir`, and a function from sentences to its padded inputs.
 
@@ -167,8 +180,6 @@ def torch_bert(model_dir, dropout, max_seq_length):
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         return bert, lambda sentences: tokenizer(sentences, padding=True, truncation=True, max_length=max_seq_length,
                                                  return_tensors="pt")
-    from tf_simcse.encoders._hf_checkpoint import hugging_face_tensors
-
     encoder = Encoder.from_pretrained(model_dir, max_seq_length=max_seq_length)
     backbone = encoder.backbone
     config = BertConfig(vocab_size=backbone.vocabulary_size, hidden_size=backbone.hidden_dim,
@@ -178,11 +189,7 @@ def torch_bert(model_dir, dropout, max_seq_length):
                         layer_norm_eps=backbone.layer_norm_epsilon, hidden_dropout_prob=dropout,
                         attention_probs_dropout_prob=dropout)
     bert = BertModel(config, add_pooling_layer=backbone.pooled_dense is not None)
-    missing, unexpected = bert.load_state_dict(
-        {k: torch.from_numpy(v) for k, v in hugging_face_tensors(backbone).items()}, strict=False)
-    if [k for k in missing if not k.endswith("position_ids")] or unexpected:
-        raise SystemExit(f"error: --model {model_dir}: not a BERT-layout model (missing {missing}, unexpected "
-                         f"{unexpected})")
+    copy_tf_simcse_weights(encoder, bert, f"--model {model_dir}")
 
     def inputs(sentences):
         packed = encoder.preprocessor(sentences)
