@@ -283,7 +283,7 @@ def _load_version_1(cls, path, saved, *, pooler, max_seq_length, dropout, mlp_on
 
 def _load_hugging_face(cls, path, *, pooler, max_seq_length, dropout, mlp_only_train, dynamic_padding):
     backbone = checkpoints.load_backbone(path, dropout=dropout)
-    defaults = sentence_transformers_defaults(path)
+    defaults = sentence_transformers_defaults(path, pooler)
     seq_length = checkpoints.sequence_length(backbone, max_seq_length, defaults.get("max_seq_length"))
     preprocessor = TextPreprocessor.from_pretrained(path, seq_length=seq_length, dynamic=dynamic_padding)
     encoder = cls(
@@ -350,11 +350,33 @@ def read_encoder_config(path):
     return config
 
 
-def sentence_transformers_defaults(path):
-    """Pooler / max length declared by a sentence-transformers checkpoint directory, if it is one."""
+# sentence-transformers' pooling modes that tf_simcse has a pooler for (its "cls" is the raw [CLS] state).
+_SENTENCE_TRANSFORMERS_POOLING = {"mean": "avg", "cls": "cls_before_pooler"}
+# Before sentence-transformers 6, 1_Pooling/config.json held one boolean per mode instead of `pooling_mode`.
+_SENTENCE_TRANSFORMERS_LEGACY_POOLING = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def sentence_transformers_defaults(path, pooler=None):
+    """Pooler / max length declared by a sentence-transformers checkpoint directory, if it is one.
+
+    Raises UserInputError when its pooling has no tf_simcse pooler and `pooler` (the one asked for) is None.
+    """
     defaults = {}
     st_config = fileio.read_json_if_exists(fileio.join(path, "sentence_bert_config.json"), {})
     max_len = st_config.get("max_seq_length") if isinstance(st_config, dict) else None
+    if not max_len and fileio.exists(fileio.join(path, "modules.json")):
+        # sentence-transformers 6 keeps the length as the tokenizer's model_max_length (a huge sentinel when
+        # unset: `sequence_length` caps it at the position table, as sentence-transformers does).
+        tokenizer = fileio.read_json_if_exists(fileio.join(path, "tokenizer_config.json"), {})
+        max_len = tokenizer.get("model_max_length") if isinstance(tokenizer, dict) else None
+        max_len = max_len if isinstance(max_len, int) and max_len > 0 else None
     if max_len:
         defaults["max_seq_length"] = int(max_len)
     pooling_file = fileio.join(path, "1_Pooling", "config.json")
@@ -362,8 +384,15 @@ def sentence_transformers_defaults(path):
         pooling = fileio.read_json(pooling_file)
         if not isinstance(pooling, dict):
             raise UserInputError(f"{pooling_file}: expected a JSON object, found {type(pooling).__name__}")
-        if pooling.get("pooling_mode_mean_tokens"):
-            defaults["pooler"] = "avg"
-        elif pooling.get("pooling_mode_cls_token"):
-            defaults["pooler"] = "cls_before_pooler"
+        modes = pooling.get("pooling_mode")
+        if modes is None:
+            modes = [mode for key, mode in _SENTENCE_TRANSFORMERS_LEGACY_POOLING.items() if pooling.get(key)]
+        modes = [modes] if isinstance(modes, str) else list(modes)
+        if len(modes) == 1 and modes[0] in _SENTENCE_TRANSFORMERS_POOLING:
+            defaults["pooler"] = _SENTENCE_TRANSFORMERS_POOLING[modes[0]]
+        elif modes and pooler is None:
+            raise UserInputError(
+                f"{pooling_file}: pooling {' + '.join(map(str, modes))} has no tf_simcse pooler (sentence-transformers' "
+                f"{', '.join(_SENTENCE_TRANSFORMERS_POOLING)} have); pass --pooler"
+            )
     return defaults
