@@ -24,8 +24,8 @@ tf_simcse's best/. Selection and the reported figure are both KorSTS dev, as in 
 --stop_after ends the run after a stage (as tf_simcse.train's); --save_dir writes each stage's selected model to
 SAVE_DIR/NN-NAME (a sentence-transformers folder, which tf_simcse also reads as a Hugging Face checkpoint: a
 tf_simcse stage can start from the same model as a sentence-transformers one). The other way round, --start_at sts
---start_model DIR begins at stage 2 from a tf_simcse model (a training output directory, e.g.
-runs/pipeline/01-simcse): its weights are copied into all-MiniLM-L6-v2's sentence-transformers model, and the copy
+--start_model DIR begins at stage 2 from a model tf_simcse reads (a training output directory, e.g.
+runs/pipeline/01-simcse, or a --save_dir stage folder of another seed): its weights are copied into all-MiniLM-L6-v2's sentence-transformers model, and the copy
 must embed KorSTS dev sentences as tf_simcse does (within 1e-4) before training starts.
 
     python benchmarks/st_sts_pipeline.py --seed 43 --start_at sts --start_model runs/pipeline_s43/01-simcse \
@@ -150,7 +150,7 @@ def main(argv=None):
     p.add_argument("--save_dir", help="write each stage's selected model to SAVE_DIR/NN-NAME")
     p.add_argument("--start_at", choices=("simcse", "sts"), default="simcse",
                    help="begin at this stage (sts: from --start_model, a tf_simcse model, as stage 1's)")
-    p.add_argument("--start_model", help="with --start_at sts: the tf_simcse model stage 2 starts from")
+    p.add_argument("--start_model", help="with --start_at sts: the model stage 2 starts from (any --model of tf_simcse with avg pooling)")
     args = p.parse_args(argv)
     if (args.start_at == "sts") != (args.start_model is not None):
         p.error("--start_at sts and --start_model go together")
